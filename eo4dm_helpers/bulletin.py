@@ -1,0 +1,144 @@
+"""Content of the per-dekad bulletin (the report notebook calls one method per section)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+from . import indicators as I
+from .archive import Month, read_raster
+from .config import public_view
+from .report import class_map, continuous_map, load_outline
+from .workflow import Context, land_for
+from .zones import load_zones
+
+
+def _version() -> str:
+    try:
+        return version("eo4dm")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+@dataclass
+class Bulletin:
+    ctx: Context
+
+    @classmethod
+    def load(cls, ctx: Context) -> Bulletin:
+        return cls(ctx)
+
+    @property
+    def status(self) -> str:
+        """provisional while later products may still arrive (indicators.provisional_dekads)."""
+        cfg, d = self.ctx.cfg, self.ctx.dekad
+        final_after = d.end + timedelta(days=10 * cfg.indicators.provisional_dekads)
+        return "provisional" if cfg.today() <= final_after else "final"
+
+    def _global(self, name: str, dekad=None):
+        p = self.ctx.archive.global_indicator(name, dekad or self.ctx.dekad)
+        if not p.exists():
+            return None, None
+        data, _ = read_raster(p)
+        return data[0], data[1]
+
+    def header(self) -> None:
+        cfg, d = self.ctx.cfg, self.ctx.dekad
+        display(Markdown(f"# Drought bulletin — {cfg.territory.name} — {d.label}\n\n"
+                         f"Dekad {d.start:%d %B %Y} to {d.end:%d %B %Y} ({d.ndays} days), dates in "
+                         f"{cfg.timezone}. Status: **{self.status}**."))
+
+    def headline(self) -> None:
+        cfg, d = self.ctx.cfg, self.ctx.dekad
+        rows = []
+        if cfg.global_chain.enabled:
+            land = land_for(cfg, cfg.global_chain.grid) if cfg.paths.scenes else None
+            for label, dk in (("this dekad", d), ("previous dekad", d.previous())):
+                v, _ = self._global("VHI", dk)
+                if v is None:
+                    rows.append({"dekad": dk.label, "": label, "territory VHI": "not available"})
+                    continue
+                shares = I.class_shares(I.classify(v, I.VHI_BREAKS), land)
+                rows.append({"dekad": dk.label, "": label, "territory VHI": round(float(np.nanmean(v[land] if land is not None else v)), 3),
+                             **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}})
+            if len(rows) == 2 and isinstance(rows[0]["territory VHI"], float) and isinstance(rows[1]["territory VHI"], float):
+                change = rows[0]["territory VHI"] - rows[1]["territory VHI"]
+                display(Markdown(f"Territory-wide VHI **{rows[0]['territory VHI']:.2f}** "
+                                 f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
+                                 f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
+                                 "in moderate, severe or extreme drought."))
+        display(pd.DataFrame(rows))
+        missing = self.ctx.notes().get("indicators", {})
+        for chain, info in missing.items():
+            for name, why in info.get("missing", {}).items():
+                display(Markdown(f"*{name} ({chain}) not produced: {why}*"))
+
+    def maps(self) -> None:
+        cfg, d = self.ctx.cfg, self.ctx.dekad
+        outline = load_outline(cfg.territory.outline)
+        zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field) if cfg.territory.zones else []
+        if cfg.global_chain.enabled:
+            g = cfg.global_chain.grid
+            for name in ("VHI", "VCI", "TCI"):
+                v, _ = self._global(name)
+                if v is not None:
+                    class_map(v, g, I.VHI_BREAKS, f"{name} {d.label}", outline=outline, zones=zones, status=self.status)
+            _, q = self._global("VHI")
+            if q is not None:
+                land = land_for(cfg, g) if cfg.paths.scenes else np.ones_like(q, bool)
+                continuous_map(np.where(land, q, np.nan), g, f"QSCORE of VHI {d.label}", vmin=0, vmax=1,
+                               cmap="cividis", outline=outline, label="QSCORE")
+        for tile in cfg.local_chain.tiles if cfg.local_chain.enabled else ():
+            p = self.ctx.archive.local_indicator(tile.id, "VAI", d)
+            if p.exists():
+                data, _ = read_raster(p)
+                class_map(data[0], tile.grid, I.VAI_BREAKS, f"VAI tile {tile.id} {d.label}", outline=outline,
+                          zones=zones, status=self.status)
+
+    def zones(self) -> None:
+        p = self.ctx.archive.zone_stats(self.ctx.dekad)
+        if not p.exists():
+            display(Markdown("*No zone statistics for this dekad.*"))
+            return
+        with open(p, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        cols = ["chain", "zone", "indicator", "mean", "class", "% in drought", "qscore", "min", "max", "std"]
+        display(pd.DataFrame(rows)[cols])
+
+    def availability(self) -> None:
+        notes = self.ctx.notes()
+        rows = []
+        for key, value in notes.items():
+            if key == "global":
+                rows += [{"chain": "global", **r} for r in value["availability"]]
+            elif key.startswith("highres_"):
+                rows += [{"chain": "local " + key.rsplit("_", 1)[1], **r} for r in value]
+        display(pd.DataFrame(rows) if rows else Markdown("*No availability recorded.*"))
+        if "local_composites" in notes:
+            display(Markdown("Local composites (window widening, DOMAIN.md §1.5):"))
+            display(pd.DataFrame([{"tile": k, **v} for k, v in notes["local_composites"].items()]))
+
+    def metadata(self) -> None:
+        cfg = self.ctx.cfg
+        view = public_view(cfg)
+        display(Markdown(f"eo4dm {_version()}; backend {cfg.backend}; parameters "
+                         f"`{view.get('source') and cfg.source.name}`"))
+        display(HTML("<details><summary>Parameters</summary><pre>"
+                     + _yaml(view) + "</pre></details>"))
+
+
+def _yaml(obj) -> str:
+    import html
+
+    import yaml
+
+    return html.escape(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
+
+
+__all__ = ["Bulletin", "Month"]

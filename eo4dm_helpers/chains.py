@@ -1,0 +1,176 @@
+"""The two chains on the local engine, per dekad: which scenes, preprocessing, composites.
+
+Notebooks call these; ``backfill`` calls them too, to build the historical reference from raw scenes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from . import products as P
+from .composites import Composite, composite, local_dekad_composite
+from .config import Config, LocalTile, SensorPeriod
+from .dekads import Dekad, local_date, month_ndays, widened_window
+from .local.preprocess import Dropped, Processed, land_mask, preprocess_highres, preprocess_medium
+from .local.scenes import list_scenes
+
+
+class NoDataError(RuntimeError):
+    """A dekad has no usable acquisition at all (empty or all-cloud)."""
+
+
+@dataclass
+class Availability:
+    """What was found and used, for the report (per product)."""
+
+    found: Counter = field(default_factory=Counter)
+    used: Counter = field(default_factory=Counter)
+    dropped: list[Dropped] = field(default_factory=list)
+    latest: dict[str, str] = field(default_factory=dict)  # product -> latest acquisition (ISO)
+
+    def merge(self, other: Availability) -> None:
+        self.found.update(other.found)
+        self.used.update(other.used)
+        self.dropped.extend(other.dropped)
+        for k, v in other.latest.items():
+            self.latest[k] = max(v, self.latest.get(k, v))
+
+    def as_rows(self) -> list[dict[str, object]]:
+        reasons: dict[str, Counter] = {}
+        for d in self.dropped:
+            reasons.setdefault(d.product, Counter())[d.reason] += 1
+        return [{"product": k, "found": self.found[k], "used": self.used[k],
+                 "dropped": "; ".join(f"{r} ({n})" for r, n in reasons.get(k, Counter()).items()),
+                 "latest acquisition": self.latest.get(k, "")} for k in sorted(self.found)]
+
+
+def sensor_for(periods: tuple[SensorPeriod, ...], day: date) -> str | None:
+    for s in periods:
+        if s.covers(day):
+            return s.name
+    return None
+
+
+def _utc_window(cfg: Config, first: date, last: date) -> tuple[datetime, datetime]:
+    """[local midnight of ``first``, local midnight after ``last``) in UTC (DOMAIN.md §3.4)."""
+    z = ZoneInfo(cfg.timezone)
+    lo = datetime.combine(first, time(0), z).astimezone(UTC)
+    hi = datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# Global chain (MODIS / VIIRS)
+# --------------------------------------------------------------------------------------------
+def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = None
+                ) -> tuple[list[Processed], Availability]:
+    """Preprocess every day from ``first`` to ``last`` (local dates): NDWI + LST, common mask."""
+    gc, root, grid = cfg.global_chain, cfg.paths.scenes, cfg.global_chain.grid
+    if root is None:
+        raise ValueError("paths.scenes is required with the local backend")
+    land = land_mask(root, grid) if land is None else land
+    lo, hi = _utc_window(cfg, first, last)
+    by_day: dict[tuple[str, date], list] = {}
+    avail = Availability()
+    for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors, P.MEDIUM_RES_LST)):
+        for name in {s.name for s in sensors}:
+            for prod in table[name]:
+                for s in list_scenes(root, prod.collection, lo, hi):
+                    d = local_date(s.time_start, cfg.timezone)
+                    if sensor_for(sensors, d) != name:
+                        continue
+                    by_day.setdefault((prod.key, d), []).append(s)
+                    avail.found[prod.key] += 1
+                    avail.latest[prod.key] = max(s.time_start.isoformat(), avail.latest.get(prod.key, ""))
+    out = []
+    day = first
+    while day <= last:
+        ndwi_sensor = sensor_for(gc.ndwi_sensors, day)
+        lst_sensor = sensor_for(gc.lst_sensors, day)
+        if ndwi_sensor and lst_sensor:
+            ndwi_prod = P.MEDIUM_RES_NDWI[ndwi_sensor][0]
+            ndwi_scenes = by_day.get((ndwi_prod.key, day), [])
+            lst_prods = {p.collection: p for p in P.MEDIUM_RES_LST[lst_sensor]}
+            lst_scenes = [s for p in lst_prods.values() for s in by_day.get((p.key, day), [])]
+            r = preprocess_medium(ndwi_scenes[0] if ndwi_scenes else None, lst_scenes, ndwi_prod, lst_prods,
+                                  grid, land, cfg.timezone, gc.lst_qc_mask, gc.daily_nan_max)
+            if isinstance(r, Processed):
+                r.day = day
+                out.append(r)
+                avail.used[ndwi_prod.key] += 1
+                for s in lst_scenes:
+                    avail.used[lst_prods[s.collection].key] += 1
+            elif ndwi_scenes or lst_scenes:
+                avail.dropped.append(r)
+        day += timedelta(days=1)
+    return out, avail
+
+
+def global_composites(days: list[Processed], first: date, last: date, shape: tuple[int, int]) -> Composite:
+    chosen = [d for d in days if first <= d.day <= last]
+    comp = composite(chosen, ("NDWI", "LST"), shape)
+    comp.window = (first, last)
+    return comp
+
+
+def global_period_sensor(cfg: Config, day: date) -> tuple[str, str]:
+    """(NDWI sensor, LST sensor) valid on ``day``."""
+    gc = cfg.global_chain
+    n, t = sensor_for(gc.ndwi_sensors, day), sensor_for(gc.lst_sensors, day)
+    if n is None or t is None:
+        raise NoDataError(f"no medium-resolution sensor is configured for {day} "
+                          "(global_chain.ndwi_sensors / lst_sensors)")
+    return n, t
+
+
+def month_bounds(dekad: Dekad) -> tuple[date, date]:
+    return date(dekad.year, dekad.month, 1), date(dekad.year, dekad.month, month_ndays(dekad.year, dekad.month))
+
+
+# --------------------------------------------------------------------------------------------
+# Local chain (Sentinel-2, Landsat)
+# --------------------------------------------------------------------------------------------
+def local_window(dekad: Dekad) -> tuple[date, date]:
+    """The widest window the widening may reach: ±10 days and the whole month (DOMAIN.md §1.5)."""
+    lo_m, hi_m = widened_window(dekad, "m")
+    lo_M, hi_M = widened_window(dekad, "M")
+    return min(lo_m, lo_M), max(hi_m, hi_M)
+
+
+def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[str, ...],
+                   land: np.ndarray | None = None) -> tuple[list[Processed], Availability]:
+    """Preprocess the scenes of ``sensors`` (e.g. ("S2",) or ("L7", "L8", "L9")) in the widest window."""
+    lc, root = cfg.local_chain, cfg.paths.scenes
+    if root is None:
+        raise ValueError("paths.scenes is required with the local backend")
+    land = land_mask(root, tile.grid) if land is None else land
+    first, last = local_window(dekad)
+    lo, hi = _utc_window(cfg, first, last)
+    avail = Availability()
+    out: list[Processed] = []
+    for period in lc.sensors:
+        if period.name not in sensors:
+            continue
+        for prod in P.HIGH_RES[period.name]:
+            for s in list_scenes(root, prod.collection, lo, hi):
+                d = local_date(s.time_start, cfg.timezone)
+                if not period.covers(d):
+                    continue
+                avail.found[prod.key] += 1
+                avail.latest[prod.key] = max(s.time_start.isoformat(), avail.latest.get(prod.key, ""))
+                r = preprocess_highres(s, prod, tile.grid, land, lc, root, cfg.timezone)
+                if isinstance(r, Processed):
+                    out.append(r)
+                    avail.used[prod.key] += 1
+                else:
+                    avail.dropped.append(r)
+    return sorted(out, key=lambda p: (p.time_start, p.scene_id)), avail
+
+
+def local_composite(cfg: Config, dekad: Dekad, images: list[Processed], land: np.ndarray) -> Composite:
+    return local_dekad_composite(images, dekad, land, cfg.local_chain.thresholds.composite_nan_max)

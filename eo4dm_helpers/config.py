@@ -1,0 +1,415 @@
+"""Run parameters: YAML files parsed into validated, frozen dataclasses.
+
+Every problem (unknown key, wrong type, impossible value) raises :class:`ConfigError` with one
+line naming the key, e.g. ``params/demo.yaml: indicators.alpha: must be between 0 and 1, got 1.5``.
+Relative paths are resolved against the directory of the YAML file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .dekads import Dekad, DekadError
+
+
+class ConfigError(ValueError):
+    """A parameter is missing, unknown, of the wrong type or impossible."""
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SensorPeriod:
+    """A sensor and the dates it is valid for (inclusive; ``end: null`` = still operating)."""
+
+    name: str
+    start: date
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class Territory:
+    name: str
+    code: str
+    timezone: str
+    bbox: tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (EPSG:4326)
+    zones: Path | None = None  # polygon layer (GeoJSON) for statistics per zone
+    zone_name_field: str = "name"
+    outline: Path | None = None  # coastline drawn on maps (GeoJSON), optional
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A fixed output grid: CRS, origin (upper-left corner), pixel size and shape."""
+
+    crs: str
+    x0: float
+    y0: float
+    resolution: float
+    width: int
+    height: int
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float]:
+        """Affine coefficients (a, b, c, d, e, f) as rasterio/Earth Engine ``crsTransform`` order."""
+        return (self.resolution, 0.0, self.x0, 0.0, -self.resolution, self.y0)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0 - self.height * self.resolution, self.x0 + self.width * self.resolution, self.y0)
+
+
+@dataclass(frozen=True)
+class GlobalChain:
+    enabled: bool
+    grid: Grid
+    ndwi_sensors: tuple[SensorPeriod, ...]
+    lst_sensors: tuple[SensorPeriod, ...]
+    daily_nan_max: float = 0.95  # DOMAIN.md §1.3: daily product dropped when > 95 % of land is masked
+    lst_qc_mask: bool = True  # DOMAIN.md §1.10 item 3: EO4DM had none
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``y = a·x + b`` to Landsat-8 (DOMAIN.md §1.4 table)."""
+
+    ndwi: tuple[float, float]
+    ndvi: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LocalThresholds:
+    # DOMAIN.md §1.4 (EO4DM values)
+    scene_cloud_cover_max: float = 90.0
+    cloud_probability: float = 50.0
+    cloud_score_plus_clear: float = 0.6
+    nir_dark: float = 0.15
+    cloud_projection_km: float = 1.0
+    buffer_m: float = 50.0
+    aot_max: float = 0.3
+    l7_opacity_max: float = 0.3
+    ndvi_water: float = 0.03
+    composite_nan_max: float = 0.5  # DOMAIN.md §1.5 COMP_NAN_THRESH
+
+
+@dataclass(frozen=True)
+class LocalTile:
+    id: str
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class LocalChain:
+    enabled: bool
+    tiles: tuple[LocalTile, ...]
+    sensors: tuple[SensorPeriod, ...]
+    s2_tiles: tuple[str, ...] = ()
+    s2_cloud_source: Literal["cloud_score_plus", "s2cloudless"] = "cloud_score_plus"
+    thresholds: LocalThresholds = field(default_factory=LocalThresholds)
+    calibration: dict[str, Calibration] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Historical reference: all years before the dekad's year, or a fixed baseline."""
+
+    mode: Literal["previous_years", "fixed"] = "previous_years"
+    start_year: int | None = None
+    end_year: int | None = None
+    min_years: int = 3
+
+
+@dataclass(frozen=True)
+class Indicators:
+    convention: Literal["eo4dm"] = "eo4dm"  # the "standard" (Kogan/FAO) convention: issue 5
+    alpha: float = 0.5
+    reference: Reference = field(default_factory=Reference)
+    vai_bare_soil_ndvi: float = 0.2
+    vai_dense_vegetation_ndvi: float = 0.8
+    provisional_dekads: int = 3
+
+
+@dataclass(frozen=True)
+class Paths:
+    archive: Path
+    output: Path
+    scenes: Path | None = None  # local engine: root of the local scene store
+
+
+@dataclass(frozen=True)
+class Credentials:
+    ee_key_file: Path | None = None  # or environment variable EO4DM_EE_KEY; never printed
+    ee_project: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    territory: Territory
+    backend: Literal["earthengine", "local"]
+    paths: Paths
+    global_chain: GlobalChain
+    local_chain: LocalChain
+    indicators: Indicators = field(default_factory=Indicators)
+    credentials: Credentials = field(default_factory=Credentials)
+    binning: Literal["local", "utc"] = "local"
+    as_of: date | None = None  # "today" for the latest complete dekad; null = the real today
+    history_start: date | None = None  # first day of the reference that `run_all.py --backfill` builds
+    source: Path | None = None  # the YAML file this came from
+
+    @property
+    def timezone(self) -> str:
+        """Time zone used to bin acquisitions into dekads (DOMAIN.md §3.4)."""
+        return self.territory.timezone if self.binning == "local" else "UTC"
+
+    def today(self) -> date:
+        return self.as_of or date.today()
+
+
+# --------------------------------------------------------------------------------------------
+# Generic loader
+# --------------------------------------------------------------------------------------------
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if tp is Path:
+        return "a path"
+    if tp is date:
+        return "a date YYYY-MM-DD"
+    if origin in (tuple, list):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, base)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if len(errors) == 1 else ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+    if value is None:
+        raise ConfigError(f"{key}: must be {_type_name(tp)}, got null")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, base)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{key}: must be a string, got {value!r}")
+        return str(value)
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a path, got {value!r}")
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (base / p).resolve()
+    if tp is date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{key}: must be a date YYYY-MM-DD, got {value!r}") from None
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]", base) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: must be a list of {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{key}[{i}]", base) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: must be a mapping, got {value!r}")
+        return {_convert(k, kt, key, base): _convert(v, vt, f"{key}.{k}", base) for k, v in value.items()}
+    raise TypeError(f"unsupported schema type {tp!r} at {key}")  # programming error
+
+
+def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for k in data:
+        if k not in fields:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], key, base)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: missing")
+    obj = cls(**kwargs)
+    _check(obj, prefix)
+    return obj
+
+
+def _fail(prefix: str, name: str, msg: str) -> None:
+    raise ConfigError(f"{prefix + '.' if prefix else ''}{name}: {msg}")
+
+
+def _check(obj: Any, p: str) -> None:
+    """Value checks beyond types (impossible values)."""
+    if isinstance(obj, SensorPeriod) and obj.end is not None and obj.end < obj.start:
+        _fail(p, "end", f"is before start ({obj.end} < {obj.start})")
+    if isinstance(obj, Territory):
+        lon0, lat0, lon1, lat1 = obj.bbox
+        if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
+            _fail(p, "bbox", f"must be [lon_min, lat_min, lon_max, lat_max] with min < max, got {list(obj.bbox)}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(obj.timezone)
+        except Exception:
+            _fail(p, "timezone", f"unknown time zone {obj.timezone!r} (e.g. Pacific/Noumea)")
+    if isinstance(obj, Grid):
+        if obj.resolution <= 0:
+            _fail(p, "resolution", f"must be positive, got {obj.resolution}")
+        if obj.width <= 0 or obj.height <= 0:
+            _fail(p, "width/height", f"must be positive, got {obj.width} x {obj.height}")
+        try:
+            from pyproj import CRS
+
+            CRS.from_user_input(obj.crs)
+        except Exception:
+            _fail(p, "crs", f"unknown CRS {obj.crs!r}")
+    if isinstance(obj, GlobalChain | LocalChain) and obj.enabled:
+        periods = (obj.ndwi_sensors + obj.lst_sensors) if isinstance(obj, GlobalChain) else obj.sensors
+        if not periods:
+            _fail(p, "sensors", "at least one sensor is needed when the chain is enabled")
+    if isinstance(obj, GlobalChain):
+        for n, s in [("ndwi_sensors", obj.ndwi_sensors), ("lst_sensors", obj.lst_sensors)]:
+            for s_ in s:
+                if s_.name not in {"MODIS", "VIIRS"}:
+                    _fail(p, n, f"unknown medium-resolution sensor {s_.name!r} (MODIS or VIIRS)")
+        if not 0 < obj.daily_nan_max <= 1:
+            _fail(p, "daily_nan_max", f"must be in (0, 1], got {obj.daily_nan_max}")
+    if isinstance(obj, LocalChain):
+        for s in obj.sensors:
+            if s.name not in {"S2", "L7", "L8", "L9"}:
+                _fail(p, "sensors", f"unknown high-resolution sensor {s.name!r} (S2, L7, L8 or L9)")
+        for name in obj.calibration:
+            if name not in {"S2", "L7", "L9"}:
+                _fail(p, "calibration", f"coefficients are to Landsat-8, for S2, L7 or L9 (got {name!r})")
+        ids = [t.id for t in obj.tiles]
+        if len(set(ids)) != len(ids):
+            _fail(p, "tiles", f"duplicate tile ids {ids}")
+    if isinstance(obj, LocalThresholds) and not 0 < obj.composite_nan_max <= 1:
+        _fail(p, "composite_nan_max", f"must be in (0, 1], got {obj.composite_nan_max}")
+    if isinstance(obj, Reference):
+        if obj.mode == "fixed":
+            if obj.start_year is None or obj.end_year is None:
+                _fail(p, "start_year/end_year", "both are required when mode is 'fixed'")
+            if obj.end_year < obj.start_year:  # type: ignore[operator]
+                _fail(p, "end_year", f"is before start_year ({obj.end_year} < {obj.start_year})")
+        if obj.min_years < 1:
+            _fail(p, "min_years", f"must be at least 1, got {obj.min_years}")
+    if isinstance(obj, Indicators):
+        if not 0 <= obj.alpha <= 1:
+            _fail(p, "alpha", f"must be between 0 and 1, got {obj.alpha}")
+        if not obj.vai_bare_soil_ndvi < obj.vai_dense_vegetation_ndvi:
+            _fail(p, "vai_dense_vegetation_ndvi", "must be greater than vai_bare_soil_ndvi")
+        if obj.provisional_dekads < 0:
+            _fail(p, "provisional_dekads", f"must be >= 0, got {obj.provisional_dekads}")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a parameter file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the parameter file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML") from None
+    try:
+        cfg = _build(Config, data or {}, "", path.parent.resolve())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return dataclasses.replace(cfg, source=path.resolve())
+
+
+def parse_dekad(label: str, key: str = "dekad") -> Dekad:
+    """Parse a dekad label given as a parameter; the error names the parameter."""
+    try:
+        return Dekad.parse(label)
+    except DekadError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def public_view(cfg: Config) -> dict[str, Any]:
+    """The parameters as a plain dict safe to show in a report: credentials are reduced to booleans,
+    absolute paths under the user's home are shown with ``~``."""
+    home = str(Path.home())
+
+    def clean(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: clean(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, Path):
+            s = str(v)
+            return "~" + s[len(home) :] if home not in ("", "/") and s.startswith(home) else s
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    out = clean(cfg)
+    out["credentials"] = {
+        "ee_key_file": "set" if cfg.credentials.ee_key_file else "not set",
+        "ee_project": cfg.credentials.ee_project,
+    }
+    return out

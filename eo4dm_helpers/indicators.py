@@ -1,0 +1,166 @@
+"""Drought indicators against a historical reference (DOMAIN.md §1.6, §1.8, §2).
+
+EO4DM convention: VCI from NDWI on 0-1, TCI from LST, VHI = α·VCI + (1-α)·TCI, VAI = z-score of NDWI.
+Differences from EO4DM, on purpose (DOMAIN.md §1.10): QSCORE divides by the true number of days of
+the period (not 10 or 30); its historical part uses every reference year (EO4DM dropped the last,
+item 4); the reference is chosen from the dekad's year, never from the wall clock (item 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .archive import Month, Period, read_raster
+from .config import Reference
+from .dekads import Dekad, month_ndays
+
+CLASS_NAMES = ("Extreme", "Severe", "Moderate", "Near normal", "No drought")  # codes 1..5, 0 = no data
+CLASS_COLOURS = ("#000000", "#e31a1c", "#fd8d3c", "#fed976", "#ffffff")  # DOMAIN.md §1.8: black/red/orange/yellow/white
+VHI_BREAKS = (0.0, 0.1, 0.2, 0.3, 0.4, 1.0)  # DOMAIN.md §1.8
+VAI_BREAKS = (-3.0, -2.0, -1.5, -1.0, 0.0, 3.0)  # DOMAIN.md §1.8
+
+
+class IndicatorUnavailable(RuntimeError):
+    """The indicator cannot be produced (too few reference years...); the message says why."""
+
+
+def period_ndays(period: Period) -> int:
+    """True number of days of a dekad (8-11) or month (28-31) (DOMAIN.md §3.1)."""
+    return period.ndays if isinstance(period, Dekad) else month_ndays(period.year, period.month)
+
+
+def same_period(period: Period, year: int) -> Period:
+    return Dekad(year, period.month, period.index) if isinstance(period, Dekad) else Month(year, period.month)
+
+
+def reference_years(period: Period, available: Iterable[int], ref: Reference) -> list[int]:
+    """Years of the reference: all years before the period's year (EO4DM), or a fixed baseline.
+
+    Raises :class:`IndicatorUnavailable` when fewer than ``ref.min_years`` are available.
+    """
+    avail = sorted(set(available))
+    if ref.mode == "previous_years":
+        years = [y for y in avail if y < period.year]
+        wanted = f"years before {period.year}"
+    else:
+        years = [y for y in avail if ref.start_year <= y <= ref.end_year]  # type: ignore[operator]
+        wanted = f"years {ref.start_year}-{ref.end_year}"
+    if len(years) < ref.min_years:
+        raise IndicatorUnavailable(
+            f"only {len(years)} reference year(s) ({', '.join(map(str, years)) or 'none'}) among {wanted}; "
+            f"at least {ref.min_years} needed (indicators.reference.min_years)")
+    return years
+
+
+@dataclass
+class RefStats:
+    """Per-pixel statistics of the reference, accumulated in one streaming pass."""
+
+    min: np.ndarray
+    max: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray  # population std (ddof 0, as np.nanstd in EO4DM)
+    n: np.ndarray  # years with a value
+    qscore: np.ndarray  # mean of count / ndays over the reference years
+
+
+def reference_stats(files: Mapping[int, Path], period: Period) -> RefStats:
+    """min/max/mean/std of band 1 and mean QSCORE of band 2 over the reference files (by year)."""
+    acc = None
+    for year, path in sorted(files.items()):
+        data, _ = read_raster(path)
+        v, c = data[0].astype(np.float64), data[1].astype(np.float64)
+        q = np.nan_to_num(c) / period_ndays(same_period(period, year))
+        ok = ~np.isnan(v)
+        if acc is None:
+            shape = v.shape
+            acc = dict(mn=np.full(shape, np.inf), mx=np.full(shape, -np.inf), s=np.zeros(shape),
+                       ss=np.zeros(shape), n=np.zeros(shape), q=np.zeros(shape))
+        acc["mn"] = np.where(ok, np.minimum(acc["mn"], v), acc["mn"])
+        acc["mx"] = np.where(ok, np.maximum(acc["mx"], v), acc["mx"])
+        acc["s"] += np.where(ok, v, 0.0)
+        acc["ss"] += np.where(ok, v * v, 0.0)
+        acc["n"] += ok
+        acc["q"] += q
+    if acc is None:
+        raise IndicatorUnavailable("no reference file")
+    n = acc["n"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, acc["s"] / np.maximum(n, 1), np.nan)
+        var = np.maximum(np.where(n > 0, acc["ss"] / np.maximum(n, 1) - mean * mean, np.nan), 0.0)
+    f32 = np.float32
+    return RefStats(
+        min=np.where(n > 0, acc["mn"], np.nan).astype(f32), max=np.where(n > 0, acc["mx"], np.nan).astype(f32),
+        mean=mean.astype(f32), std=np.sqrt(var).astype(f32), n=n.astype(f32),
+        qscore=(acc["q"] / len(files)).astype(f32))
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den == 0 (a flat reference), without warnings."""
+    out = np.full(num.shape, np.nan, dtype=np.float32)
+    ok = (den != 0) & ~np.isnan(den) & ~np.isnan(num)
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def vci(ndwi: np.ndarray, ref: RefStats) -> np.ndarray:
+    """VCI = (NDWI - min) / (max - min) on NDWI, 0-1 (DOMAIN.md §1.6)."""
+    return _ratio(ndwi - ref.min, ref.max - ref.min)
+
+
+def tci(lst: np.ndarray, ref: RefStats) -> np.ndarray:
+    """TCI = (LST_max - LST) / (LST_max - LST_min) (DOMAIN.md §1.6)."""
+    return _ratio(ref.max - lst, ref.max - ref.min)
+
+
+def vhi(vci_: np.ndarray, tci_: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """VHI = α·VCI + (1 - α)·TCI (DOMAIN.md §1.6, α = 0.5)."""
+    return (alpha * vci_ + (1 - alpha) * tci_).astype(np.float32)
+
+
+def vai(ndwi: np.ndarray, ref: RefStats) -> np.ndarray:
+    """VAI = (NDWI - mean) / std, the standardized anomaly (DOMAIN.md §1.6)."""
+    return _ratio(ndwi - ref.mean, ref.std)
+
+
+def qscore(count: np.ndarray, period: Period, ref: RefStats) -> np.ndarray:
+    """QSCORE = mean(reference QSCORE, count / ndays), 0 where the period has no observation
+    (DOMAIN.md §1.6, with the true number of days)."""
+    comp = np.nan_to_num(count) / period_ndays(period)
+    return np.where(np.nan_to_num(count) > 0, (ref.qscore + comp) / 2, 0.0).astype(np.float32)
+
+
+def qscore_vhi(q_vci: np.ndarray, q_tci: np.ndarray) -> np.ndarray:
+    """mean of both, 0 if either is 0 (DOMAIN.md §1.6)."""
+    return np.where((q_vci > 0) & (q_tci > 0), (q_vci + q_tci) / 2, 0.0).astype(np.float32)
+
+
+def classify(values: np.ndarray, breaks: tuple[float, ...]) -> np.ndarray:
+    """Drought class codes 1 (Extreme) .. 5 (No drought), 0 = no data.
+
+    Intervals are closed on the right: a value exactly on a break falls in the drier class, so
+    "VHI <= 0.3" and "VAI <= -1" (EO4DM's stress/deficit thresholds, DOMAIN.md §1.7) are exactly
+    Moderate or worse. Values beyond the outer breaks go to the outer classes.
+    """
+    inner = np.asarray(breaks[1:-1], dtype=np.float64)
+    codes = np.searchsorted(inner, values, side="left") + 1
+    return np.where(np.isnan(values), 0, codes).astype(np.uint8)
+
+
+def class_shares(codes: np.ndarray, within: np.ndarray | None = None) -> dict[str, float]:
+    """Share (0-1) of valid pixels in each class."""
+    sel = codes[within] if within is not None else codes.ravel()
+    sel = sel[sel > 0]
+    n = sel.size
+    return {name: (float(np.count_nonzero(sel == i + 1)) / n if n else float("nan"))
+            for i, name in enumerate(CLASS_NAMES)}
+
+
+def vai_vegetation_filter(vai_: np.ndarray, ndvi_ref_mean: np.ndarray, bare_soil: float, dense: float) -> np.ndarray:
+    """Mask VAI where the reference NDVI says bare soil or dense vegetation (local chain)."""
+    keep = (ndvi_ref_mean >= bare_soil) & (ndvi_ref_mean <= dense)
+    return np.where(keep, vai_, np.nan).astype(np.float32)

@@ -1,0 +1,176 @@
+"""Local scene store: GeoTIFFs in Earth Engine band layouts, described by a small JSON sidecar.
+
+Layout::
+
+    <root>/<collection with '/' replaced by '_'>/<YYYY>/<system:index>.json   sidecar
+    <root>/<collection ...>/<YYYY>/<system:index>[.<group>].tif             one or more GeoTIFFs
+
+Sidecar (UTF-8 JSON)::
+
+    {"collection": "COPERNICUS/S2_SR_HARMONIZED", "system:index": "20240312T232121_..._T58KEB",
+     "system:time_start": 1710285681000,            # milliseconds since 1970-01-01 UTC
+     "properties": {"CLOUDY_PIXEL_PERCENTAGE": 12.5, "MEAN_SOLAR_AZIMUTH_ANGLE": 60.1, ...},
+     "bands": {"B4": {"file": "<name>.tif", "band": 1, "dtype": "uint16"}, ...}}
+
+Several files per scene let bands keep their Earth Engine data types (MOD09GA mixes int16,
+uint16 and uint32), as real Landsat deliveries keep one file per band.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.transform import Affine
+from rasterio.vrt import WarpedVRT
+
+from ..config import Grid
+from ..storage import atomic_path
+
+
+class SceneError(RuntimeError):
+    """A scene file is missing, corrupt or lacks a band."""
+
+
+def collection_dir(root: Path, collection: str) -> Path:
+    return Path(root) / collection.replace("/", "_")
+
+
+@dataclass(frozen=True)
+class Scene:
+    collection: str
+    index: str
+    time_start: datetime  # aware, UTC
+    properties: Mapping[str, Any]
+    bands: Mapping[str, Mapping[str, Any]]
+    folder: Path = field(compare=False)
+
+    def path_of(self, band: str) -> Path:
+        try:
+            return self.folder / self.bands[band]["file"]
+        except KeyError:
+            raise SceneError(f"scene {self.index} of {self.collection} has no band {band!r}") from None
+
+
+def _sidecar(path: Path) -> Scene:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return Scene(
+            collection=meta["collection"],
+            index=meta["system:index"],
+            time_start=datetime.fromtimestamp(meta["system:time_start"] / 1000, UTC),
+            properties=meta.get("properties", {}),
+            bands=meta["bands"],
+            folder=path.parent,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SceneError(f"{path}: unreadable scene sidecar ({exc.__class__.__name__}: {exc})") from None
+
+
+def list_scenes(root: Path, collection: str, start: datetime, end: datetime) -> list[Scene]:
+    """Scenes of ``collection`` with ``start <= time_start < end`` (aware UTC bounds), by time."""
+    base = collection_dir(root, collection)
+    if not base.is_dir():
+        return []
+    out = []
+    for year in range(start.year - 1, end.year + 1):  # a UTC year may hold a local date of the next
+        folder = base / f"{year:04d}"
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.glob("*.json")):
+            s = _sidecar(p)
+            if start <= s.time_start < end:
+                out.append(s)
+    return sorted(out, key=lambda s: (s.time_start, s.index))
+
+
+def find_scene(root: Path, collection: str, index: str, year: int) -> Scene | None:
+    p = collection_dir(root, collection) / f"{year:04d}" / f"{index}.json"
+    return _sidecar(p) if p.exists() else None
+
+
+def read_bands(scene: Scene, names: Iterable[str], grid: Grid) -> dict[str, np.ndarray]:
+    """Read bands onto ``grid`` with nearest-neighbour resampling (Earth Engine's default).
+
+    Pixels outside the scene footprint are returned as the band's nodata (0 where undefined),
+    which every product's rules treat as fill.
+    """
+    names = list(names)
+    by_file: dict[str, list[str]] = {}
+    for n in names:
+        by_file.setdefault(str(scene.path_of(n)), []).append(n)
+    out: dict[str, np.ndarray] = {}
+    dst_transform = Affine(*grid.transform)
+    for fname, bands in by_file.items():
+        try:
+            with rasterio.open(fname) as src:
+                vrt_opts = dict(crs=grid.crs, transform=dst_transform, width=grid.width, height=grid.height,
+                                resampling=Resampling.nearest)
+                if src.nodata is None:
+                    vrt_opts["nodata"] = 0
+                with WarpedVRT(src, **vrt_opts) as vrt:
+                    idx = [int(scene.bands[b]["band"]) for b in bands]
+                    data = vrt.read(idx)
+        except rasterio.errors.RasterioIOError as exc:
+            raise SceneError(f"{fname}: cannot read scene file ({exc})") from None
+        for b, arr in zip(bands, data, strict=True):
+            out[b] = arr.astype(scene.bands[b].get("dtype", arr.dtype), copy=False)
+    return out
+
+
+def write_scene(
+    root: Path,
+    collection: str,
+    index: str,
+    time_start: datetime,
+    properties: Mapping[str, Any],
+    groups: Mapping[str, Mapping[str, np.ndarray]],
+    grid: Grid,
+) -> Path:
+    """Write one scene: ``groups`` maps a file group name ("" = main file) to {band: 2-D array}.
+
+    All arrays of a group share a dtype. Files are written atomically; the sidecar last, so a scene
+    whose sidecar exists is complete.
+    """
+    if time_start.tzinfo is None:
+        raise ValueError("time_start must be timezone-aware (UTC)")
+    folder = collection_dir(root, collection) / f"{time_start.astimezone(UTC).year:04d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    bands_meta: dict[str, dict[str, Any]] = {}
+    for group, arrays in groups.items():
+        fname = f"{index}{'.' + group if group else ''}.tif"
+        stack = np.stack(list(arrays.values()))
+        profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=stack.shape[0],
+                       dtype=stack.dtype, crs=grid.crs, transform=Affine(*grid.transform),
+                       compress="deflate", predictor=2 if stack.dtype.kind in "iu" else 1, tiled=False)
+        with atomic_path(folder / fname) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(stack)
+            for i, name in enumerate(arrays, start=1):
+                dst.set_band_description(i, name)
+        for i, (name, arr) in enumerate(arrays.items(), start=1):
+            bands_meta[name] = {"file": fname, "band": i, "dtype": str(arr.dtype)}
+    meta = {
+        "collection": collection,
+        "system:index": index,
+        "system:time_start": int(round(time_start.timestamp() * 1000)),
+        "properties": dict(properties),
+        "bands": bands_meta,
+    }
+    side = folder / f"{index}.json"
+    with atomic_path(side) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+    return side
+
+
+def scene_count(root: Path) -> int:
+    return sum(1 for _ in Path(root).rglob("*.json")) if Path(root).exists() else 0
+
+
+__all__ = ["Scene", "SceneError", "find_scene", "list_scenes", "read_bands", "write_scene"]

@@ -1,0 +1,297 @@
+"""The product specification: collection IDs, bands, scales, QA rules and thresholds, as data.
+
+Written once from DOMAIN.md and interpreted by both engines (Earth Engine graphs in ``ee/``,
+xarray in ``local/``). Every rule cites the DOMAIN.md section it comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+
+# --------------------------------------------------------------------------------------------
+# Quality rules: each says which pixels to KEEP.
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BitsClear:
+    """Keep pixels where every listed bit of ``band`` is 0."""
+
+    band: str
+    bits: tuple[int, ...]
+    why: str
+    indices: tuple[str, ...] | None = None  # None = all indices of the product
+
+
+@dataclass(frozen=True)
+class FieldNotIn:
+    """Keep pixels where the bit field ``(band >> shift) & (2**width - 1)`` is not in ``values``."""
+
+    band: str
+    shift: int
+    width: int
+    values: tuple[int, ...]
+    why: str
+    indices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ValueNotIn:
+    """Keep pixels whose raw value is not in ``values`` (class codes, fill values)."""
+
+    band: str
+    values: tuple[int, ...]
+    why: str
+    indices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ScaledAtMost:
+    """Keep pixels where ``band * scale + offset <= limit``."""
+
+    band: str
+    scale: float
+    offset: float
+    limit: float
+    why: str
+    indices: tuple[str, ...] | None = None
+
+
+Rule = BitsClear | FieldNotIn | ValueNotIn | ScaledAtMost
+
+
+# --------------------------------------------------------------------------------------------
+# Index definitions
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NormalizedDifference:
+    """``(a - b) / (a + b)`` computed on scaled reflectances."""
+
+    name: str
+    a: str
+    b: str
+
+
+@dataclass(frozen=True)
+class Linear:
+    """``band * scale + offset`` (e.g. LST in °C)."""
+
+    name: str
+    band: str
+    scale: float
+    offset: float
+
+
+Index = NormalizedDifference | Linear
+
+
+@dataclass(frozen=True)
+class Product:
+    key: str  # short name used in file names and parameters
+    collection: str  # Earth Engine collection ID
+    sensor: str  # S2, L7, L8, L9, MODIS, VIIRS
+    start: date  # first acquisition in the catalog
+    bands: tuple[str, ...]  # bands read from the scene
+    reflectance_bands: tuple[str, ...] = ()  # scaled with (scale, offset) BEFORE any ratio
+    scale: float = 1.0
+    offset: float = 0.0
+    indices: tuple[Index, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    nodata: dict[str, int] = field(default_factory=dict)  # raw fill values, masked
+    cloud_cover_property: str | None = None
+    gap_fill_property: tuple[str, str] | None = None  # (property, value) that triggers L7 gap fill
+    lst_max_c: float | None = None  # physically impossible LST above this (°C) is masked
+
+    def rules_for(self, index: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.indices is None or index in r.indices)
+
+
+# --------------------------------------------------------------------------------------------
+# Local chain (10 m): Sentinel-2 and Landsat 7/8/9
+# --------------------------------------------------------------------------------------------
+S2_CLOUD_PROBABILITY = "COPERNICUS/S2_CLOUD_PROBABILITY"  # DOMAIN.md §4.2: band `probability` 0-100
+S2_CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"  # bands cs, cs_cdf (0-1, 1 = clear)
+S2_QA60_GAP = (date(2022, 1, 25), date(2024, 2, 28))  # DOMAIN.md §4.1: QA60 masked, never relied on
+
+S2 = Product(
+    key="S2",
+    collection="COPERNICUS/S2_SR_HARMONIZED",  # DOMAIN.md §4.1
+    sensor="S2",
+    start=date(2017, 3, 28),
+    bands=("B4", "B8", "B11", "SCL", "AOT"),
+    # DOMAIN.md §4.1: SR × 1e-4, no offset in the harmonized collection; ratios are scale-free.
+    reflectance_bands=("B4", "B8", "B11"),
+    scale=1e-4,
+    indices=(
+        NormalizedDifference("NDVI", "B8", "B4"),  # DOMAIN.md §1.4
+        NormalizedDifference("NDWI", "B8", "B11"),  # DOMAIN.md §1.4
+    ),
+    rules=(
+        # DOMAIN.md §1.4/§4.1: SCL 1 saturated/defective, 6 water; 0 = no data.
+        ValueNotIn("SCL", (0, 1), "SCL 0 no data, 1 saturated/defective (§4.1)"),
+        ValueNotIn("SCL", (6,), "SCL 6 water (§1.4)"),
+        # DOMAIN.md §1.4, §1.10 item 1: AOT scale is 0.001 (EO4DM divided by 1e4: filter ineffective).
+        ScaledAtMost("AOT", 0.001, 0.0, 0.3, "AOT x 0.001 <= 0.3 haze (§1.4, fixed scale §1.10.1)"),
+    ),
+    nodata={"B4": 0, "B8": 0, "B11": 0},
+    cloud_cover_property="CLOUDY_PIXEL_PERCENTAGE",
+)
+
+_LANDSAT_SR_SCALE = 2.75e-05  # DOMAIN.md §4.3: SR scale 2.75e-05, offset -0.2
+_LANDSAT_SR_OFFSET = -0.2
+
+L8 = Product(
+    key="L8",
+    collection="LANDSAT/LC08/C02/T1_L2",  # DOMAIN.md §4.3
+    sensor="L8",
+    start=date(2013, 3, 18),
+    bands=("SR_B4", "SR_B5", "SR_B6", "QA_PIXEL", "QA_RADSAT", "SR_QA_AEROSOL"),
+    reflectance_bands=("SR_B4", "SR_B5", "SR_B6"),
+    scale=_LANDSAT_SR_SCALE,
+    offset=_LANDSAT_SR_OFFSET,
+    indices=(
+        NormalizedDifference("NDVI", "SR_B5", "SR_B4"),  # DOMAIN.md §1.4
+        NormalizedDifference("NDWI", "SR_B5", "SR_B6"),
+    ),
+    rules=(
+        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§4.3)"),
+        BitsClear("QA_PIXEL", (1, 2, 3, 4), "QA_PIXEL bits 1 dilated cloud, 2 cirrus, 3 cloud, 4 shadow (§1.4)"),
+        BitsClear("QA_PIXEL", (7,), "QA_PIXEL bit 7 water (§1.4)"),
+        FieldNotIn("SR_QA_AEROSOL", 6, 2, (3,), "SR_QA_AEROSOL bits 6-7 aerosol level 3 high (§1.4)"),
+        BitsClear("QA_RADSAT", (11,), "QA_RADSAT bit 11 terrain occlusion (§1.4)"),
+        BitsClear("QA_RADSAT", (3, 4), "QA_RADSAT bits 3 (B4), 4 (B5) saturated (§1.4)", ("NDVI",)),
+        BitsClear("QA_RADSAT", (4, 5), "QA_RADSAT bits 4 (B5), 5 (B6) saturated (§1.4)", ("NDWI",)),
+    ),
+    nodata={"SR_B4": 0, "SR_B5": 0, "SR_B6": 0},
+    cloud_cover_property="CLOUD_COVER_LAND",
+)
+
+# DOMAIN.md §4.3: LC09 has the same layout as LC08
+L9 = replace(L8, key="L9", collection="LANDSAT/LC09/C02/T1_L2", sensor="L9", start=date(2021, 10, 31))
+
+L7 = Product(
+    key="L7",
+    collection="LANDSAT/LE07/C02/T1_L2",  # DOMAIN.md §4.3
+    sensor="L7",
+    start=date(1999, 5, 28),
+    bands=("SR_B3", "SR_B4", "SR_B5", "QA_PIXEL", "QA_RADSAT", "SR_CLOUD_QA", "SR_ATMOS_OPACITY"),
+    reflectance_bands=("SR_B3", "SR_B4", "SR_B5"),
+    scale=_LANDSAT_SR_SCALE,
+    offset=_LANDSAT_SR_OFFSET,
+    indices=(
+        NormalizedDifference("NDVI", "SR_B4", "SR_B3"),  # DOMAIN.md §1.4
+        NormalizedDifference("NDWI", "SR_B4", "SR_B5"),
+    ),
+    rules=(
+        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§1.4)"),
+        BitsClear("QA_PIXEL", (1, 3, 4), "QA_PIXEL bits 1 dilated cloud, 3 cloud, 4 shadow (§1.4)"),
+        BitsClear("SR_CLOUD_QA", (1, 2, 3), "SR_CLOUD_QA bits 1 cloud, 2 shadow, 3 adjacent (§1.4)"),
+        BitsClear("QA_PIXEL", (7,), "QA_PIXEL bit 7 water (§1.4)"),
+        BitsClear("SR_CLOUD_QA", (5,), "SR_CLOUD_QA bit 5 water (§1.4)"),
+        ScaledAtMost("SR_ATMOS_OPACITY", 0.001, 0.0, 0.3, "SR_ATMOS_OPACITY x 0.001 <= 0.3 (§1.4)"),
+        BitsClear("QA_RADSAT", (2, 3), "QA_RADSAT bits 2 (B3), 3 (B4) saturated (§1.4)", ("NDVI",)),
+        BitsClear("QA_RADSAT", (3, 4), "QA_RADSAT bits 3 (B4), 4 (B5) saturated (§1.4)", ("NDWI",)),
+    ),
+    nodata={"SR_B3": 0, "SR_B4": 0, "SR_B5": 0},
+    cloud_cover_property="CLOUD_COVER_LAND",
+    gap_fill_property=("SENSOR_MODE_SLC", "OFF"),  # DOMAIN.md §1.4 gapfillingL7
+)
+
+# L7 SLC-off gap filling (DOMAIN.md §1.4): focal_mean(1, 'square', 'pixels', 25) on the indices,
+# focal_mode(2, 'square', 'pixels', 11) on the quality mask, blended under the original.
+GAP_FILL_INDEX = {"radius": 1, "iterations": 25}
+GAP_FILL_QMASK = {"radius": 2, "iterations": 11}
+L7_SLC_FAILURE = date(2003, 5, 31)
+
+# Calibration to Landsat-8, y = a·x + b (DOMAIN.md §1.4 table). EO4DM did not apply L7: we do.
+DEFAULT_CALIBRATION: dict[str, dict[str, tuple[float, float]]] = {
+    "L7": {"NDWI": (0.97, 0.04), "NDVI": (0.96, 0.07)},
+    "L9": {"NDWI": (0.95, 0.02), "NDVI": (0.97, 0.03)},
+    "S2": {"NDWI": (0.98, 0.07), "NDVI": (0.91, 0.11)},
+}
+
+# --------------------------------------------------------------------------------------------
+# Global chain (~463 m): MODIS and VIIRS
+# --------------------------------------------------------------------------------------------
+MOD09GA = Product(
+    key="MOD09GA",
+    collection="MODIS/061/MOD09GA",  # DOMAIN.md §1.3, §4.4 (Terra only: Aqua has strip lines)
+    sensor="MODIS",
+    start=date(2000, 2, 24),
+    bands=("sur_refl_b02", "sur_refl_b06", "state_1km", "QC_500m"),
+    reflectance_bands=("sur_refl_b02", "sur_refl_b06"),
+    scale=1e-4,
+    indices=(NormalizedDifference("NDWI", "sur_refl_b02", "sur_refl_b06"),),  # DOMAIN.md §1.3
+    rules=(
+        ValueNotIn("sur_refl_b02", (-28672,), "fill -28672 (§4.4)"),
+        ValueNotIn("sur_refl_b06", (-28672,), "fill -28672 (§4.4)"),
+        FieldNotIn("QC_500m", 0, 2, (1, 2, 3), "QC_500m bits 0-1 MODLAND must be 0 ideal (§1.3)"),
+        FieldNotIn("state_1km", 0, 2, (1, 2, 3), "state_1km bits 0-1 cloud state must be 0 clear (§1.3)"),
+        BitsClear("state_1km", (2,), "state_1km bit 2 cloud shadow (§1.3)"),
+        FieldNotIn("state_1km", 8, 2, (1, 2, 3), "state_1km bits 8-9 cirrus must be 0 none (§1.3)"),
+    ),
+)
+
+MOD11A1 = Product(
+    key="MOD11A1",
+    collection="MODIS/061/MOD11A1",  # DOMAIN.md §1.3, §4.4
+    sensor="MODIS",
+    start=date(2000, 2, 24),
+    bands=("LST_Day_1km", "QC_Day"),
+    # DOMAIN.md §4.4: LST_Day_1km scale 0.02 K; °C = DN·0.02 − 273.15
+    indices=(Linear("LST", "LST_Day_1km", 0.02, -273.15),),
+    rules=(
+        ValueNotIn("LST_Day_1km", (0,), "fill 0 (§4.4)"),
+        # DOMAIN.md §4.4 and §1.10 item 3: EO4DM applied no QC; keep mandatory QA 0 (good) or 1 (other quality)
+        FieldNotIn("QC_Day", 0, 2, (2, 3), "QC_Day bits 0-1: 2/3 = not produced (§4.4, §1.10.3)"),
+        FieldNotIn("QC_Day", 6, 2, (3,), "QC_Day bits 6-7 LST error > 3 K (§4.4)"),
+    ),
+)
+# Aqua twin, DOMAIN.md §4.4
+MYD11A1 = replace(MOD11A1, key="MYD11A1", collection="MODIS/061/MYD11A1", start=date(2002, 7, 4))
+
+VNP09GA = Product(
+    key="VNP09GA",
+    collection="NASA/VIIRS/002/VNP09GA",  # DOMAIN.md §4.5, §1.10 item 2 (v001 deprecated)
+    sensor="VIIRS",
+    start=date(2012, 1, 19),
+    bands=("I2", "I3", "QF1", "QF2", "QF4", "QF7"),
+    # DOMAIN.md §4.5: "The band scale factors are already applied" in v002 → no scale, no -28672 fill test.
+    reflectance_bands=("I2", "I3"),
+    scale=1.0,
+    indices=(NormalizedDifference("NDWI", "I2", "I3"),),  # DOMAIN.md §1.3
+    rules=(
+        FieldNotIn("QF1", 2, 2, (1, 2, 3), "QF1 bits 2-3 must be 0 confident clear (§1.3)"),
+        BitsClear("QF2", (3, 4, 6, 7), "QF2 bits 3 shadow, 4 heavy aerosol, 6-7 thin cirrus (§1.3)"),
+        BitsClear("QF4", (2, 3), "QF4 bits 2 bad I2, 3 bad I3 (§1.3)"),
+        BitsClear("QF7", (4,), "QF7 bit 4 thin cirrus flag (§1.3)"),
+    ),
+)
+
+VNP21A1D = Product(
+    key="VNP21A1D",
+    collection="NASA/VIIRS/002/VNP21A1D",  # DOMAIN.md §4.5
+    sensor="VIIRS",
+    start=date(2012, 1, 19),
+    bands=("LST_1KM", "QC"),
+    indices=(Linear("LST", "LST_1KM", 1.0, -273.15),),  # DOMAIN.md §4.5: Kelvin, no scale
+    rules=(
+        ValueNotIn("LST_1KM", (0,), "fill 0"),
+        FieldNotIn("QC", 0, 2, (2, 3), "QC bits 0-1: 2/3 = not produced (§4.4 layout)"),
+        FieldNotIn("QC", 4, 2, (2, 3), "QC bits 4-5 cloud flag: 2 near cloud, 3 cloudy (§4.4)"),
+    ),
+    lst_max_c=60.0,  # DOMAIN.md §1.3 (MYD21A1D): mask LST > 60 °C
+)
+
+WORLDCOVER = ("ESA/WorldCover/v100", "ESA/WorldCover/v200")  # DOMAIN.md §1.3, §4.8
+WORLDCOVER_WATER = 80  # class 80 permanent water bodies removed, AND of both years
+
+PRODUCTS: dict[str, Product] = {p.key: p for p in (S2, L7, L8, L9, MOD09GA, MOD11A1, MYD11A1, VNP09GA, VNP21A1D)}
+
+# Which products feed each sensor of the chains.
+HIGH_RES = {"S2": (S2,), "L7": (L7,), "L8": (L8,), "L9": (L9,)}
+MEDIUM_RES_NDWI = {"MODIS": (MOD09GA,), "VIIRS": (VNP09GA,)}
+MEDIUM_RES_LST = {"MODIS": (MOD11A1, MYD11A1), "VIIRS": (VNP21A1D,)}
+
+# Outliers (DOMAIN.md §1.4 removeOutliers): NDVI < 0.03 is water; any index > 1 is impossible.
+OUTLIER_INDEX_MAX = 1.0
