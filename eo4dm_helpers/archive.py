@@ -64,7 +64,8 @@ class Archive:
         return self.root / "composites" / "global" / kind / f"{sensor}_{index}_{period.yyyymm}_{comp}.tif"
 
     def local_composite(self, tile: str, index: str, dekad: Dekad) -> Path:
-        return self.root / "composites" / "local" / tile / "dekad" / f"LS2_{index}_{dekad.yyyymm}_COMPD{dekad.index}.tif"
+        name = f"LS2_{index}_{dekad.yyyymm}_COMPD{dekad.index}.tif"
+        return self.root / "composites" / "local" / tile / "dekad" / name
 
     def global_indicator(self, name: str, period: Period) -> Path:
         kind = "dekad" if isinstance(period, Dekad) else "month"

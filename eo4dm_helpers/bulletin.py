@@ -65,9 +65,10 @@ class Bulletin:
                     rows.append({"dekad": dk.label, "": label, "territory VHI": "not available"})
                     continue
                 shares = I.class_shares(I.classify(v, I.VHI_BREAKS), land)
-                rows.append({"dekad": dk.label, "": label, "territory VHI": round(float(np.nanmean(v[land] if land is not None else v)), 3),
+                mean = float(np.nanmean(v[land] if land is not None else v))
+                rows.append({"dekad": dk.label, "": label, "territory VHI": round(mean, 3),
                              **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}})
-            if len(rows) == 2 and isinstance(rows[0]["territory VHI"], float) and isinstance(rows[1]["territory VHI"], float):
+            if len(rows) == 2 and all(isinstance(r["territory VHI"], float) for r in rows):
                 change = rows[0]["territory VHI"] - rows[1]["territory VHI"]
                 display(Markdown(f"Territory-wide VHI **{rows[0]['territory VHI']:.2f}** "
                                  f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "

@@ -53,7 +53,7 @@ def global_indicators(ctx: Context, period: Period) -> IndicatorSet:
         except I.IndicatorUnavailable as exc:
             out.missing[name] = str(exc)
             continue
-        ref = I.reference_stats({y: hist[y] for y in years}, period)
+        ref = I.reference_stats({y: hist[y] for y in years}, period, cfg.indicators.reference.min_years)
         value, count = _current(cur_path)
         parts[name] = (func(value, ref), I.qscore(count, period, ref))
         out.reference_years[name] = years
@@ -81,7 +81,7 @@ def local_indicators(ctx: Context, tile_id: str) -> IndicatorSet:
     except I.IndicatorUnavailable as exc:
         out.missing["VAI"] = str(exc)
         return out
-    ref = I.reference_stats({y: hist[y] for y in years}, d)
+    ref = I.reference_stats({y: hist[y] for y in years}, d, cfg.indicators.reference.min_years)
     value, count = _current(cur)
     v = I.vai(value, ref)
     ndvi_hist = arch.local_history(tile_id, "NDVI", d)

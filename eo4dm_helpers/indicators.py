@@ -68,8 +68,12 @@ class RefStats:
     qscore: np.ndarray  # mean of count / ndays over the reference years
 
 
-def reference_stats(files: Mapping[int, Path], period: Period) -> RefStats:
-    """min/max/mean/std of band 1 and mean QSCORE of band 2 over the reference files (by year)."""
+def reference_stats(files: Mapping[int, Path], period: Period, min_years: int = 1) -> RefStats:
+    """min/max/mean/std of band 1 and mean QSCORE of band 2 over the reference files (by year).
+
+    Pixels with fewer than ``min_years`` valid reference years get NaN statistics: a min/max or a
+    standard deviation from one or two values is not a reference.
+    """
     acc = None
     for year, path in sorted(files.items()):
         data, _ = read_raster(path)
@@ -88,7 +92,7 @@ def reference_stats(files: Mapping[int, Path], period: Period) -> RefStats:
         acc["q"] += q
     if acc is None:
         raise IndicatorUnavailable("no reference file")
-    n = acc["n"]
+    n = np.where(acc["n"] >= min_years, acc["n"], 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, acc["s"] / np.maximum(n, 1), np.nan)
         var = np.maximum(np.where(n > 0, acc["ss"] / np.maximum(n, 1) - mean * mean, np.nan), 0.0)
@@ -108,13 +112,18 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def vci(ndwi: np.ndarray, ref: RefStats) -> np.ndarray:
-    """VCI = (NDWI - min) / (max - min) on NDWI, 0-1 (DOMAIN.md §1.6)."""
-    return _ratio(ndwi - ref.min, ref.max - ref.min)
+    """VCI = (NDWI - min) / (max - min) on NDWI, 0-1 (DOMAIN.md §1.6, §2.1).
+
+    The reference excludes the current year, so a value can fall outside the reference extremes;
+    it is clipped to the documented 0-1 range (EO4DM left it unbounded, which made zone means
+    meaningless: one pixel at -4 outweighs dozens of normal ones).
+    """
+    return np.clip(_ratio(ndwi - ref.min, ref.max - ref.min), 0.0, 1.0)
 
 
 def tci(lst: np.ndarray, ref: RefStats) -> np.ndarray:
-    """TCI = (LST_max - LST) / (LST_max - LST_min) (DOMAIN.md §1.6)."""
-    return _ratio(ref.max - lst, ref.max - ref.min)
+    """TCI = (LST_max - LST) / (LST_max - LST_min), clipped to 0-1 like VCI (DOMAIN.md §1.6)."""
+    return np.clip(_ratio(ref.max - lst, ref.max - ref.min), 0.0, 1.0)
 
 
 def vhi(vci_: np.ndarray, tci_: np.ndarray, alpha: float = 0.5) -> np.ndarray:

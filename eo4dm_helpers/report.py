@@ -38,7 +38,7 @@ def load_outline(path: Path | None) -> list:
         return []
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     feats = data.get("features", [data]) if data.get("type") == "FeatureCollection" else [data]
-    return [shape(f["geometry"] if "geometry" in f else f) for f in feats]
+    return [shape(f.get("geometry", f)) for f in feats]
 
 
 def _scale_bar(ax, grid: Grid) -> None:

@@ -100,6 +100,11 @@ def run_global(ctx: Context) -> GlobalResult:
     days, avail = chains.global_days(cfg, first, last, land)
     sensors = chains.global_period_sensor(cfg, d.start)
     comp_d = chains.global_composites(days, d.start, d.end, land.shape)
+    if comp_d.n_images == 0:
+        raise chains.NoDataError(
+            f"global chain, {d.label}: no usable MODIS/VIIRS day ({sum(avail.found.values())} product(s) found, "
+            f"{len(avail.dropped)} dropped: {'; '.join(sorted({x.reason for x in avail.dropped})) or 'none'}); "
+            "nothing written")
     comp_m = chains.global_composites(days, first, last, land.shape) if month else None
     for period, comp in ((d, comp_d), (Month(d.year, d.month), comp_m)):
         if comp is None:
@@ -154,6 +159,9 @@ def run_local_composite(ctx: Context) -> dict[str, Composite]:
     for tile in ctx.cfg.local_chain.tiles:
         land = land_for(ctx.cfg, tile.grid)
         comp = chains.local_composite(ctx.cfg, ctx.dekad, staged_scenes(ctx, tile), land)
+        if comp.n_images == 0:
+            raise chains.NoDataError(f"local chain, tile {tile.id}, {ctx.dekad.label}: no usable Sentinel-2 or "
+                                     "Landsat scene even over the whole month; nothing written")
         ctype = comp.composite_type(ctx.dekad)
         for index in ("NDVI", "NDWI"):
             write_raster(ctx.staged.local_composite(tile.id, index, ctx.dekad), [comp.mean[index], comp.count[index]],
@@ -207,11 +215,17 @@ def backfill(cfg: Config, first: Dekad, last: Dekad, *, log=print) -> int:
             work = cfg.paths.output / "work" / f"backfill-{d.label}"
             ctx = Context(cfg, d, work)
             work.mkdir(parents=True, exist_ok=True)
-            if need_global:
-                run_global(ctx)
-            if need_local:
-                run_highres(ctx, ("S2", "L7", "L8", "L9"))
-                run_local_composite(ctx)
+            try:
+                if need_global:
+                    run_global(ctx)
+            except chains.NoDataError as exc:
+                log(f"backfill {d.label}: {exc}")
+            try:
+                if need_local:
+                    run_highres(ctx, ("S2", "L7", "L8", "L9"))
+                    run_local_composite(ctx)
+            except chains.NoDataError as exc:
+                log(f"backfill {d.label}: {exc}")
             commit(ctx)
             shutil.rmtree(work, ignore_errors=True)
             done += 1

@@ -40,14 +40,16 @@ def _write(tmp_path, mutate):
         (lambda d: d["territory"].update(timezone="Mars/Olympus"), r"territory\.timezone: unknown time zone"),
         (lambda d: d["territory"].update(bbox=[168, -19, 163, -22]), r"territory\.bbox"),
         (lambda d: d["territory"].pop("name"), r"territory\.name: missing"),
-        (lambda d: d["local_chain"]["sensors"][3].update(end="1990-01-01"), r"local_chain\.sensors\[3\]\.end: is before start"),
+        (lambda d: d["local_chain"]["sensors"][3].update(end="1990-01-01"),
+         r"local_chain\.sensors\[3\]\.end: is before start"),
         (lambda d: d["local_chain"]["sensors"][0].update(start="2017-02-30"), r"sensors\[0\]\.start: must be a date"),
         (lambda d: d["global_chain"]["grid"].update(width=0), r"global_chain\.grid\.width/height: must be positive"),
         (lambda d: d["global_chain"]["grid"].update(crs="EPSG:999999"), r"global_chain\.grid\.crs: unknown CRS"),
         (lambda d: d["indicators"]["reference"].update(mode="fixed", start_year=2020, end_year=2010),
          r"indicators\.reference\.end_year: is before start_year"),
         (lambda d: d["global_chain"].update(enabled="yes"), r"global_chain\.enabled: must be true or false"),
-        (lambda d: d["local_chain"]["sensors"].append({"name": "S3", "start": "2020-01-01"}), r"unknown high-resolution"),
+        (lambda d: d["local_chain"]["sensors"].append({"name": "S3", "start": "2020-01-01"}),
+         r"unknown high-resolution"),
     ],
 )
 def test_bad_parameters_give_one_line_naming_the_key(tmp_path, mutate, message):

@@ -31,7 +31,7 @@ def test_vci_tci_vhi_vai_by_hand(tmp_path):
     np.testing.assert_allclose(ref.std, [np.std([0.1, 0.3, 0.2]), 0.0, 0.1], rtol=1e-5)
     x = np.array([0.15, 0.25, 0.6], np.float32)
     vci = I.vci(x, ref)
-    np.testing.assert_allclose(vci[[0, 2]], [0.25, 1.5], rtol=1e-5)
+    np.testing.assert_allclose(vci[[0, 2]], [0.25, 1.0], rtol=1e-5)  # 1.5 clipped to the 0-1 range
     assert np.isnan(vci[1])  # max == min: NaN, no warning
     tci = I.tci(x, ref)  # (max - x) / (max - min)
     np.testing.assert_allclose(tci[0], 0.75, rtol=1e-5)
@@ -40,6 +40,19 @@ def test_vci_tci_vhi_vai_by_hand(tmp_path):
     vai = I.vai(x, ref)
     np.testing.assert_allclose(vai[[0, 2]], [(0.15 - 0.2) / np.std([0.1, 0.3, 0.2]), 2.0], rtol=1e-4)
     assert np.isnan(vai[1])  # std == 0
+
+
+def test_pixels_with_too_few_reference_years_have_no_reference(tmp_path):
+    d = Dekad(2024, 3, 2)
+    arch = Archive(tmp_path)
+    grid = Grid("EPSG:4326", 165.0, -21.0, 0.1, 2, 1)
+    files = {}
+    for y, v in {2020: [0.1, 0.1], 2021: [0.3, np.nan], 2022: [0.2, 0.1000001]}.items():
+        files[y] = write_raster(arch.global_composite("MODIS", "NDWI", I.same_period(d, y)),
+                                [np.array([v]), np.array([[5, 5]])], ["NDWI", "count"], grid)
+    ref = I.reference_stats(files, d, min_years=3)
+    assert not np.isnan(ref.std[0, 0]) and np.isnan(ref.std[0, 1])  # 2 valid years < 3: no tiny-std VAI
+    assert np.isnan(I.vai(np.array([[0.2, 0.5]], np.float32), ref)[0, 1])
 
 
 def test_qscore_uses_true_days_and_every_reference_year(tmp_path):

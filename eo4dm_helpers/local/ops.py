@@ -110,7 +110,8 @@ def focal_mean_fill(values: np.ndarray, radius: int, iterations: int) -> np.ndar
     return np.where(np.isnan(values), cur, values).astype(values.dtype)
 
 
-def focal_mode_fill(mask01: np.ndarray, valid: np.ndarray, radius: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+def focal_mode_fill(mask01: np.ndarray, valid: np.ndarray, radius: int,
+                    iterations: int) -> tuple[np.ndarray, np.ndarray]:
     """``qmask.focal_mode(radius, 'square', 'pixels', iterations).blend(qmask)`` for a 0/1 mask
     with a validity mask. Ties go to 0 (the lower class, as a mode reducer returns). Returns
     (values, valid)."""
