@@ -21,7 +21,7 @@ from eo4dm_helpers.config import ConfigError, load_config, parse_dekad
 from eo4dm_helpers.dekads import Dekad, dekad_range, latest_complete_dekad
 from eo4dm_helpers.runner import StepFailed, run_dekad
 from eo4dm_helpers.storage import LockError, clean_temporaries, run_lock
-from eo4dm_helpers.workflow import backfill
+from eo4dm_helpers.workflow import backfill, check_backend
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.params)
+        check_backend(cfg)
         dekads = dekads_to_run(args, cfg.today())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 if cfg.history_start is None:
                     print("error: history_start: needed by --backfill", file=sys.stderr)
                     return 2
+                print(f"backfill: building the historical composites from {cfg.history_start} ...", flush=True)
                 n = backfill(cfg, Dekad.containing(cfg.history_start), dekads[0].previous(),
-                             log=lambda m: None)
+                             log=lambda m: print(m, flush=True) if m.endswith("-12-D3: done") else None)
                 print(f"backfill: {n} dekad(s) of historical composites built")
             for d in dekads:
                 run = run_dekad(cfg, args.params.resolve(), d)

@@ -68,7 +68,9 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
             pm.execute_notebook(str(src), str(dst), parameters={"params": str(params_file), "dekad": dekad.label,
                                                                 "work_dir": str(work)},
                                 kernel_name="python3", cwd=str(notebook_dir), progress_bar=False,
-                                log_output=False, report_mode=False)
+                                log_output=False, report_mode=False,
+                                # the kernel only talks to this process over loopback: no TCP warning flood
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except pm.PapermillExecutionError as exc:
             raise StepFailed(name, exc.exec_count, f"{exc.ename}: {exc.evalue}", dst) from None
         except Exception as exc:  # kernel died, notebook missing...

@@ -52,15 +52,20 @@ class Context:
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
 
-def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
-    """Load and validate the parameters and the dekad, as every notebook's first call."""
-    cfg = load_config(params)
-    d = parse_dekad(dekad)
+def check_backend(cfg: Config) -> None:
+    """Stop early, with the key to change, when the configured backend cannot run here."""
     if cfg.backend != "local":
         raise ConfigError("backend: the Earth Engine backend is not available in this version yet; "
                           "use backend: local with a local scene store (paths.scenes)")
     if cfg.paths.scenes is None:
         raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
+
+
+def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
+    """Load and validate the parameters and the dekad, as every notebook's first call."""
+    cfg = load_config(params)
+    d = parse_dekad(dekad)
+    check_backend(cfg)
     if d.end >= cfg.today():
         raise ConfigError(f"dekad: {d.label} is not complete yet on {cfg.today()} (it ends {d.end})")
     work = Path(work_dir) if work_dir else cfg.paths.output / "work" / d.label

@@ -117,3 +117,8 @@ def test_help_documents_every_option():
     assert res.returncode == 0
     for opt in ("--params", "--dekad", "--start", "--end", "--backfill", "Exit codes"):
         assert opt in res.stdout
+
+
+def test_production_parameters_without_earth_engine_stop_before_any_notebook():
+    res = _run("--params", str(ROOT / "params" / "new_caledonia.yaml"), "--dekad", "2024-03-D2")
+    assert res.returncode == 2 and "backend:" in res.stderr and "notebook" not in res.stderr
