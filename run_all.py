@@ -6,6 +6,7 @@ Examples:
   python run_all.py --params params/demo.yaml --dekad 2024-03-D1
   python run_all.py --params params/demo.yaml --start 2024-02-D1 --end 2024-03-D2
   python run_all.py --params params/demo.yaml --backfill           # build the reference first
+  python run_all.py --params params/new_caledonia.yaml --dekad 2024-03-D2 --dry-run --plan-dir plan/
 
 Exit codes: 0 done; 1 a notebook failed (its name and cell are printed); 2 bad parameters;
 3 another run holds the archive lock.
@@ -36,7 +37,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backfill", action="store_true",
                    help="first build the historical composites missing from the archive, from the parameters' "
                         "history_start up to the dekad before the first one run (no notebooks, no reports)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build the Earth Engine graphs of every output product and write them to --plan-dir "
+                        "(<product>.json from serialize() and a readable <product>.txt: region, CRS, transform, "
+                        "scale, bands); needs no credentials and no network")
+    p.add_argument("--plan-dir", type=Path, default=Path("plan"), help="folder of the dry run, default: %(default)s")
     return p.parse_args(argv)
+
+
+def dry_run(cfg, dekads: list[Dekad], folder: Path) -> int:
+    from eo4dm_helpers.ee.plan import plan_dekad, write_plan
+    from eo4dm_helpers.ee.session import initialize_offline
+
+    initialize_offline()
+    for d in dekads:
+        target = folder / d.label if len(dekads) > 1 else folder
+        files = write_plan(plan_dekad(cfg, d), target)
+        print(f"{d.label}: {len(files)} product(s) planned in {target}")
+    return 0
 
 
 def dekads_to_run(args: argparse.Namespace, today) -> list[Dekad]:
@@ -61,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.params)
-        check_backend(cfg)
         dekads = dekads_to_run(args, cfg.today())
-    except ConfigError as exc:
+        if args.dry_run:
+            return dry_run(cfg, dekads, args.plan_dir)
+        check_backend(cfg)
+    except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

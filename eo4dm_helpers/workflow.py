@@ -55,8 +55,8 @@ class Context:
 def check_backend(cfg: Config) -> None:
     """Stop early, with the key to change, when the configured backend cannot run here."""
     if cfg.backend != "local":
-        raise ConfigError("backend: the Earth Engine backend is not available in this version yet; "
-                          "use backend: local with a local scene store (paths.scenes)")
+        raise ConfigError("backend: an Earth Engine run needs the download step, which this version does not "
+                          "have yet; review the graphs with --dry-run, or use backend: local with paths.scenes")
     if cfg.paths.scenes is None:
         raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
 
@@ -65,7 +65,12 @@ def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = N
     """Load and validate the parameters and the dekad, as every notebook's first call."""
     cfg = load_config(params)
     d = parse_dekad(dekad)
-    check_backend(cfg)
+    if cfg.backend == "earthengine":
+        from .ee.session import initialize
+
+        initialize(cfg)  # AuthError names what to fix
+    elif cfg.paths.scenes is None:
+        raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
     if d.end >= cfg.today():
         raise ConfigError(f"dekad: {d.label} is not complete yet on {cfg.today()} (it ends {d.end})")
     work = Path(work_dir) if work_dir else cfg.paths.output / "work" / d.label

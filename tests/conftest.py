@@ -41,3 +41,17 @@ def small_demo(tmp_path_factory):
         build_demo_archive(cfg, start=date(year, 2, 15), end=date(year, 3, 31))
         backfill(cfg, Dekad(year, 3, 1), Dekad(year, 3, 1 if year == 2024 else 2), log=lambda m: None)
     return params
+
+
+@pytest.fixture
+def ee_offline():
+    """earthengine-api initialised with its bundled signatures: graphs build, requests fail."""
+    import ee
+
+    from eo4dm_helpers.ee.session import initialize_offline
+
+    saved = ee.data.computeValue, ee.data.getAlgorithms
+    initialize_offline()
+    yield ee
+    ee.data.computeValue, ee.data.getAlgorithms = saved
+    ee.Reset()

@@ -1,0 +1,60 @@
+"""The Earth Engine side of the preprocessing notebooks: build the graphs of the dekad's products,
+keep them in the run's work folder for the download step, and summarise them in one request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ee
+
+from ..workflow import Context
+from .io import EarthEngineIO, LiveIO, describe
+from .plan import ExportPlan, plan_global, plan_local, write_plan
+
+
+def _stage(ctx: Context, plans: list[ExportPlan]) -> list[ExportPlan]:
+    write_plan(plans, ctx.work / "ee")
+    return plans
+
+
+def stage_global(ctx: Context) -> list[ExportPlan]:
+    return _stage(ctx, plan_global(ctx.cfg, ctx.dekad))
+
+
+def stage_local(ctx: Context) -> list[ExportPlan]:
+    return _stage(ctx, plan_local(ctx.cfg, ctx.dekad))
+
+
+def staged_graphs(ctx: Context) -> dict[str, ee.Image]:
+    """The graphs staged by the preprocessing notebooks, by product (for the download step)."""
+    out = {}
+    for f in sorted(Path(ctx.work / "ee").glob("*.json")):
+        out[f.stem] = ee.Image(ee.deserializer.fromCloudApiJSON(f.read_text(encoding="utf-8")))
+    return out
+
+
+def summary_rows(plans: list[ExportPlan], io: EarthEngineIO | None = None) -> list[dict]:
+    """One row per product: images used, window chosen, masked share (one request in all)."""
+    info = describe(plans, io or LiveIO())
+    return [{"product": p.product, **info.get(p.product, {}), "grid": f"{p.grid.width}x{p.grid.height} {p.grid.crs}"}
+            for p in plans]
+
+
+def scene_rows(ctx: Context, sensors: tuple[str, ...], io: EarthEngineIO | None = None) -> list[dict]:
+    """Scenes of ``sensors`` found in the dekad's widest window per tile, after preprocessing and the
+    server-side filters (one request in all)."""
+    from ..chains import local_window
+    from .graphs import highres_collection
+
+    first, last = local_window(ctx.dekad)
+    cfg = ctx.cfg
+    periods = tuple(s for s in cfg.local_chain.sensors if s.name in sensors)
+    if not periods:
+        return []
+    from dataclasses import replace
+
+    sub = replace(cfg, local_chain=replace(cfg.local_chain, sensors=periods))
+    sizes = ee.Dictionary({t.id: highres_collection(sub, t, first, last).size() for t in cfg.local_chain.tiles})
+    info = (io or LiveIO()).compute_value(sizes)
+    return [{"tile": k, "sensors": ", ".join(sensors), "window": f"{first} to {last}", "scenes kept": v}
+            for k, v in info.items()]
