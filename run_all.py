@@ -20,6 +20,7 @@ from pathlib import Path
 
 from eo4dm_helpers.config import ConfigError, load_config, parse_dekad
 from eo4dm_helpers.dekads import Dekad, dekad_range, latest_complete_dekad
+from eo4dm_helpers.drought import provisional_dekads
 from eo4dm_helpers.runner import StepFailed, run_dekad
 from eo4dm_helpers.storage import LockError, clean_temporaries, run_lock
 from eo4dm_helpers.workflow import backfill, check_backend
@@ -97,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
                 n = backfill(cfg, Dekad.containing(cfg.history_start), dekads[0].previous(),
                              log=lambda m: print(m, flush=True) if m.endswith("-12-D3: done") else None)
                 print(f"backfill: {n} dekad(s) of historical composites built")
-            for d in dekads:
+            refresh = [d for d in provisional_dekads(cfg, dekads[0]) if d not in dekads]
+            if refresh:
+                print(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
+            for d in refresh + dekads:
                 run = run_dekad(cfg, args.params.resolve(), d)
                 print(f"{d.label}: report {run.report}")
     except LockError as exc:

@@ -28,6 +28,9 @@ from .dekads import Dekad
 from .storage import atomic_path
 
 GLOBAL_SENSORS = ("MODIS", "VIIRS")
+# Float rasters of the store: ZSTD with the floating-point predictor writes ~5x faster than DEFLATE at
+# the same size and reads ~2x faster (bench/indicators.py); GDAL >= 2.3 reads it.
+COMPRESSION = {"compress": "zstd", "zstd_level": 3, "predictor": 3, "num_threads": "all_cpus"}
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,8 @@ def write_raster(path: Path, bands: Sequence[np.ndarray], names: Sequence[str], 
         raise ValueError(f"{path.name}: array shape {stack.shape[1:]} does not match the grid "
                          f"{(grid.height, grid.width)}")
     profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=len(bands), dtype="float32",
-                   crs=grid.crs, transform=Affine(*grid.transform), nodata=nodata, compress="deflate",
-                   predictor=3, tiled=True, blockxsize=256, blockysize=256)
+                   crs=grid.crs, transform=Affine(*grid.transform), nodata=nodata, tiled=True, blockxsize=256,
+                   blockysize=256, **COMPRESSION)
     if grid.width < 256 or grid.height < 256:
         profile.update(tiled=False)
         del profile["blockxsize"], profile["blockysize"]

@@ -13,9 +13,10 @@ from IPython.display import HTML, Markdown, display
 
 from . import indicators as I
 from .archive import Month, read_raster
+from .blocks import read_overview
 from .config import public_view
 from .report import class_map, continuous_map, load_outline
-from .workflow import Context, land_for
+from .workflow import Context
 from .zones import load_zones
 
 
@@ -58,14 +59,14 @@ class Bulletin:
         cfg, d = self.ctx.cfg, self.ctx.dekad
         rows = []
         if cfg.global_chain.enabled:
-            land = land_for(cfg, cfg.global_chain.grid) if cfg.paths.scenes else None
+            breaks = I.CONVENTIONS[cfg.indicators.convention].vhi_breaks
             for label, dk in (("this dekad", d), ("previous dekad", d.previous())):
                 v, _ = self._global("VHI", dk)
                 if v is None:
                     rows.append({"dekad": dk.label, "": label, "territory VHI": "not available"})
                     continue
-                shares = I.class_shares(I.classify(v, I.VHI_BREAKS), land)
-                mean = float(np.nanmean(v[land] if land is not None else v))
+                shares = I.class_shares(I.classify(v, breaks))  # NaN at sea: land pixels only
+                mean = float(np.nanmean(v))
                 rows.append({"dekad": dk.label, "": label, "territory VHI": round(mean, 3),
                              **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}})
             if len(rows) == 2 and all(isinstance(r["territory VHI"], float) for r in rows):
@@ -79,6 +80,8 @@ class Bulletin:
         for chain, info in missing.items():
             for name, why in info.get("missing", {}).items():
                 display(Markdown(f"*{name} ({chain}) not produced: {why}*"))
+            for name, why in info.get("warnings", {}).items():
+                display(Markdown(f"*{name} ({chain}): {why}*"))
 
     def maps(self) -> None:
         cfg, d = self.ctx.cfg, self.ctx.dekad
@@ -86,21 +89,20 @@ class Bulletin:
         zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field) if cfg.territory.zones else []
         if cfg.global_chain.enabled:
             g = cfg.global_chain.grid
+            breaks = I.CONVENTIONS[cfg.indicators.convention].vhi_breaks
             for name in ("VHI", "VCI", "TCI"):
                 v, _ = self._global(name)
                 if v is not None:
-                    class_map(v, g, I.VHI_BREAKS, f"{name} {d.label}", outline=outline, zones=zones, status=self.status)
-            _, q = self._global("VHI")
+                    class_map(v, g, breaks, f"{name} {d.label}", outline=outline, zones=zones, status=self.status)
+            v, q = self._global("VHI")
             if q is not None:
-                land = land_for(cfg, g) if cfg.paths.scenes else np.ones_like(q, bool)
-                continuous_map(np.where(land, q, np.nan), g, f"QSCORE of VHI {d.label}", vmin=0, vmax=1,
+                continuous_map(np.where(np.isnan(v), np.nan, q), g, f"QSCORE of VHI {d.label}", vmin=0, vmax=1,
                                cmap="cividis", outline=outline, label="QSCORE")
         for tile in cfg.local_chain.tiles if cfg.local_chain.enabled else ():
             p = self.ctx.archive.local_indicator(tile.id, "VAI", d)
             if p.exists():
-                data, _ = read_raster(p)
-                class_map(data[0], tile.grid, I.VAI_BREAKS, f"VAI tile {tile.id} {d.label}", outline=outline,
-                          zones=zones, status=self.status)
+                class_map(read_overview(p)[0], tile.grid, I.VAI_BREAKS, f"VAI tile {tile.id} {d.label}",
+                          outline=outline, zones=zones, status=self.status)
 
     def zones(self) -> None:
         p = self.ctx.archive.zone_stats(self.ctx.dekad)

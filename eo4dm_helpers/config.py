@@ -134,7 +134,7 @@ class Reference:
 
 @dataclass(frozen=True)
 class Indicators:
-    convention: Literal["eo4dm"] = "eo4dm"  # the "standard" (Kogan/FAO) convention: issue 5
+    convention: Literal["eo4dm", "standard"] = "eo4dm"  # standard = Kogan/FAO: VCI from NDVI, 0-100
     alpha: float = 0.5
     reference: Reference = field(default_factory=Reference)
     vai_bare_soil_ndvi: float = 0.2

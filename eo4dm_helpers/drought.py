@@ -1,152 +1,201 @@
-"""The indicators step of the routine: VCI/TCI/VHI (global chain), VAI (local chain), zone statistics."""
+"""The indicators step: VCI/TCI/VHI (global chain), VAI (local chain), statistics per zone.
+
+Everything is computed window by window in one streaming pass over the reference files (each file is
+read once), so memory stays bounded whatever the grid size (a 10 m tile, 24 years of reference).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from . import indicators as I
-from .archive import Month, Period, read_raster, write_raster
-from .config import Config
-from .workflow import Context, land_for
-from .zones import load_zones, zone_masks, zone_table
+from .archive import Archive, Month, Period
+from .blocks import BlockWriter, block_windows, read_window
+from .chains import global_period_sensor
+from .config import Config, Grid
+from .dekads import Dekad
+from .workflow import Context, commit
+from .zones import ZoneStats, load_zones, zone_masks
 
 
 @dataclass
 class IndicatorSet:
     period: Period
-    values: dict[str, np.ndarray] = field(default_factory=dict)  # name -> value
-    qscores: dict[str, np.ndarray] = field(default_factory=dict)
+    produced: dict[str, Path] = field(default_factory=dict)  # name -> staged file
     reference_years: dict[str, list[int]] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)  # name -> reason it was not produced
+    missing: dict[str, str] = field(default_factory=dict)  # name -> why it was not produced
+    warnings: dict[str, str] = field(default_factory=dict)  # e.g. pixels with a flat reference
 
 
-def _current(path) -> tuple[np.ndarray, np.ndarray]:
-    data, _ = read_raster(path)
-    return data[0], data[1]
+def period_end(period: Period) -> date:
+    return period.end if isinstance(period, Dekad) else \
+        (date(period.year + period.month // 12, period.month % 12 + 1, 1) - timedelta(days=1))
 
 
-def global_indicators(ctx: Context, period: Period) -> IndicatorSet:
-    """VCI (NDWI), TCI (LST), VHI and their QSCOREs for a dekad or month (DOMAIN.md §1.6)."""
+def status(cfg: Config, period: Period) -> str:
+    """"provisional" while late products may still change the inputs, then "final"."""
+    return "provisional" if cfg.today() <= period_end(period) + timedelta(days=10 * cfg.indicators.provisional_dekads) \
+        else "final"
+
+
+def _reference(cfg: Config, period: Period, hist: dict[int, Path], out: IndicatorSet, name: str
+               ) -> dict[int, Path] | None:
+    try:
+        years = I.reference_years(period, hist, cfg.indicators.reference)
+    except I.IndicatorUnavailable as exc:
+        out.missing[name] = str(exc)
+        return None
+    out.reference_years[name] = years
+    return {y: hist[y] for y in years}
+
+
+def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> IndicatorSet:
+    """VCI, TCI, VHI with QSCORE for a dekad or a month (DOMAIN.md §1.6), in the configured convention."""
     cfg, arch = ctx.cfg, ctx.archive
-    from .chains import global_period_sensor
-
-    start = period.start if hasattr(period, "start") else ctx.dekad.start
+    conv = I.CONVENTIONS[cfg.indicators.convention]
+    start = period.start if isinstance(period, Dekad) else date(period.year, period.month, 1)
     ndwi_sensor, lst_sensor = global_period_sensor(cfg, start)
     out = IndicatorSet(period)
-    parts = {}
-    # NDWI reference pools MODIS and VIIRS (R² 0.83, no calibration needed); LST only from the
-    # current LST sensor (not interchangeable), DOMAIN.md §1.9.
-    for name, index, sensors, func in (("VCI", "NDWI", ("MODIS", "VIIRS"), I.vci),
-                                       ("TCI", "LST", (lst_sensor,), I.tci)):
-        sensor = ndwi_sensor if index == "NDWI" else lst_sensor
-        cur_path = arch.global_composite(sensor, index, period)
-        if not cur_path.exists():
+    inputs: dict[str, tuple[Path, dict[int, Path]]] = {}
+    # The vegetation index reference pools MODIS and VIIRS (NDWI R² 0.83, no calibration needed);
+    # LST only from the current LST sensor (not interchangeable, DOMAIN.md §1.9).
+    for name, index, sensor, ref_sensors in (("VCI", conv.vci_index, ndwi_sensor, ("MODIS", "VIIRS")),
+                                             ("TCI", "LST", lst_sensor, (lst_sensor,))):
+        cur = arch.global_composite(sensor, index, period)
+        if not cur.exists():
             out.missing[name] = f"no {sensor} {index} composite for {getattr(period, 'label', period)}"
             continue
-        hist = arch.global_history(index, period, sensors)
-        try:
-            years = I.reference_years(period, hist, cfg.indicators.reference)
-        except I.IndicatorUnavailable as exc:
-            out.missing[name] = str(exc)
-            continue
-        ref = I.reference_stats({y: hist[y] for y in years}, period, cfg.indicators.reference.min_years)
-        value, count = _current(cur_path)
-        parts[name] = (func(value, ref), I.qscore(count, period, ref))
-        out.reference_years[name] = years
-    for name, (v, q) in parts.items():
-        out.values[name], out.qscores[name] = v, q
-    if "VCI" in parts and "TCI" in parts:
-        out.values["VHI"] = I.vhi(parts["VCI"][0], parts["TCI"][0], cfg.indicators.alpha)
-        out.qscores["VHI"] = I.qscore_vhi(parts["VCI"][1], parts["TCI"][1])
-    else:
+        refs = _reference(cfg, period, arch.global_history(index, period, ref_sensors), out, name)
+        if refs is not None:
+            inputs[name] = (cur, refs)
+    names = list(inputs) + (["VHI"] if len(inputs) == 2 else [])
+    if "VHI" not in names:
         out.missing["VHI"] = "needs both VCI and TCI: " + "; ".join(f"{k}: {v}" for k, v in out.missing.items())
+    if not names:
+        return out
+    grid = cfg.global_chain.grid
+    tags = {n: {"REFERENCE_YEARS": ",".join(map(str, out.reference_years.get(n, out.reference_years.get("VCI", [])))),
+                "CONVENTION": conv.name, "STATUS": status(cfg, period)} for n in names}
+    files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"]) for n in names}
+    flat = dict.fromkeys(inputs, 0)
+    min_years = cfg.indicators.reference.min_years
+    with BlockWriter(files, grid, tags) as w:
+        for win in block_windows(grid):
+            parts = {}
+            for name, (cur, refs) in inputs.items():
+                ref = I.reference_stats(refs, period, min_years, win)
+                c = read_window(cur, win, (1, 2))
+                flat[name] += I.undefined_share(c[0], ref.max - ref.min)
+                v = (I.vci if name == "VCI" else I.tci)(c[0], ref) * conv.scale
+                parts[name] = (v.astype(np.float32), I.qscore(c[1], period, ref))
+            if "VHI" in names:
+                parts["VHI"] = (I.vhi(parts["VCI"][0], parts["TCI"][0], cfg.indicators.alpha),
+                                I.qscore_vhi(parts["VCI"][1], parts["TCI"][1]))
+            masks = zone_masks(zones, grid, win) if zones and isinstance(period, Dekad) else {}
+            for name, (v, q) in parts.items():
+                w.write(name, win, [v, q])
+                if masks:
+                    stats.add(name, masks, v, q, conv.vhi_breaks)
+    out.produced = {n: p for n, (p, _) in files.items()}
+    for name, n in flat.items():
+        if n:
+            out.warnings[name] = (f"{n} pixel(s) have a flat reference (max = min over the reference years): "
+                                  f"{name} is undefined (NaN) there")
     return out
 
 
-def local_indicators(ctx: Context, tile_id: str) -> IndicatorSet:
-    """VAI (NDWI z-score) for a tile, filtered by the reference NDVI (DOMAIN.md §1.6, issue §3)."""
+def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, zones) -> IndicatorSet:
+    """VAI (NDWI z-score, DOMAIN.md §1.6) for a tile, masked where the reference NDVI says bare soil or
+    dense vegetation (thresholds indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi)."""
     cfg, arch, d = ctx.cfg, ctx.archive, ctx.dekad
     out = IndicatorSet(d)
     cur = arch.local_composite(tile_id, "NDWI", d)
     if not cur.exists():
         out.missing["VAI"] = f"no local NDWI composite for tile {tile_id}"
         return out
-    hist = arch.local_history(tile_id, "NDWI", d)
-    try:
-        years = I.reference_years(d, hist, cfg.indicators.reference)
-    except I.IndicatorUnavailable as exc:
-        out.missing["VAI"] = str(exc)
+    refs = _reference(cfg, d, arch.local_history(tile_id, "NDWI", d), out, "VAI")
+    if refs is None:
         return out
-    ref = I.reference_stats({y: hist[y] for y in years}, d, cfg.indicators.reference.min_years)
-    value, count = _current(cur)
-    v = I.vai(value, ref)
     ndvi_hist = arch.local_history(tile_id, "NDVI", d)
-    ndvi_years = [y for y in years if y in ndvi_hist]
-    if ndvi_years:
-        ndvi_ref = I.reference_stats({y: ndvi_hist[y] for y in ndvi_years}, d)
-        v = I.vai_vegetation_filter(v, ndvi_ref.mean, cfg.indicators.vai_bare_soil_ndvi,
-                                    cfg.indicators.vai_dense_vegetation_ndvi)
-    out.values["VAI"], out.qscores["VAI"] = v, I.qscore(count, d, ref)
-    out.reference_years["VAI"] = years
+    ndvi_refs = {y: ndvi_hist[y] for y in refs if y in ndvi_hist}
+    path = ctx.staged.local_indicator(tile_id, "VAI", d)
+    tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d),
+                    "CONVENTION": cfg.indicators.convention}}
+    flat = 0
+    min_years = cfg.indicators.reference.min_years
+    with BlockWriter({"VAI": (path, ["VAI", "QSCORE"])}, grid, tags) as w:
+        for win in block_windows(grid):
+            ref = I.reference_stats(refs, d, min_years, win)
+            c = read_window(cur, win, (1, 2))
+            flat += I.undefined_share(c[0], ref.std)
+            v = I.vai(c[0], ref)
+            if ndvi_refs:
+                ndvi_ref = I.reference_stats(ndvi_refs, d, 1, win)
+                v = I.vai_vegetation_filter(v, ndvi_ref.mean, cfg.indicators.vai_bare_soil_ndvi,
+                                            cfg.indicators.vai_dense_vegetation_ndvi)
+            q = I.qscore(c[1], d, ref)
+            w.write("VAI", win, [v, q])
+            if zones:
+                stats.add(f"VAI {tile_id}", zone_masks(zones, grid, win), v, q, I.VAI_BREAKS)
+    out.produced["VAI"] = path
+    if flat:
+        out.warnings["VAI"] = f"{flat} pixel(s) have a constant reference (std = 0): VAI is undefined (NaN) there"
     return out
 
 
 def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
-    """Compute, stage and commit every indicator of the dekad (and month on D3); write zone stats."""
-    from .workflow import commit
-
+    """Compute, stage and commit every indicator of the dekad (and month with D3) and the zone stats."""
     cfg, d = ctx.cfg, ctx.dekad
+    zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field) if cfg.territory.zones else []
+    stats = ZoneStats()
     sets: dict[str, IndicatorSet] = {}
+    conv = I.CONVENTIONS[cfg.indicators.convention]
     if cfg.global_chain.enabled:
-        periods: list[Period] = [d] + ([Month(d.year, d.month)] if d.index == 3 else [])
-        for p in periods:
-            s = global_indicators(ctx, p)
-            sets["global" if p is d else "global_month"] = s
-            for name, v in s.values.items():
-                write_raster(ctx.staged.global_indicator(name, p), [v, s.qscores[name]], [name, "QSCORE"],
-                             cfg.global_chain.grid, {"REFERENCE_YEARS": ",".join(map(str, s.reference_years.get(
-                                 name, s.reference_years.get("VCI", []))))})
+        sets["global"] = global_indicators(ctx, d, stats, zones)
+        if d.index == 3:  # monthly indicators from monthly composites (DOMAIN.md §1.5)
+            sets["global_month"] = global_indicators(ctx, Month(d.year, d.month), stats, zones)
     if cfg.local_chain.enabled:
         for tile in cfg.local_chain.tiles:
-            s = local_indicators(ctx, tile.id)
-            sets[f"local_{tile.id}"] = s
-            if "VAI" in s.values:
-                write_raster(ctx.staged.local_indicator(tile.id, "VAI", d), [s.values["VAI"], s.qscores["VAI"]],
-                             ["VAI", "QSCORE"], tile.grid,
-                             {"REFERENCE_YEARS": ",".join(map(str, s.reference_years["VAI"]))})
-    rows = zone_rows(cfg, sets)
+            sets[f"local_{tile.id}"] = local_indicators(ctx, tile.id, tile.grid, stats, zones)
+    rows = [{"chain": "global", **r} for name in ("VHI", "VCI", "TCI") for r in stats.rows(name, conv.vhi_breaks)]
+    for tile in cfg.local_chain.tiles:
+        rows += [{"chain": f"local {tile.id}", **r, "indicator": "VAI"}
+                 for r in stats.rows(f"VAI {tile.id}", I.VAI_BREAKS)]
     if rows:
         buf = io.StringIO()
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        w = csv.DictWriter(buf, fieldnames=keys)
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
-        (ctx.staged.root / "stats" / d.label).mkdir(parents=True, exist_ok=True)
-        ctx.staged.zone_stats(d).write_text(buf.getvalue(), encoding="utf-8")
-    ctx.note("indicators", {k: {"produced": sorted(s.values), "missing": s.missing,
+        target = ctx.staged.zone_stats(d)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(buf.getvalue(), encoding="utf-8")
+    ctx.note("indicators", {k: {"produced": sorted(s.produced), "missing": s.missing, "warnings": s.warnings,
                                 "reference_years": s.reference_years} for k, s in sets.items()})
     commit(ctx)
     return sets
 
 
-def zone_rows(cfg: Config, sets: dict[str, IndicatorSet]) -> list[dict[str, object]]:
-    if cfg.territory.zones is None:
-        return []
-    zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
-    rows: list[dict[str, object]] = []
-    if "global" in sets and "VHI" in sets["global"].values:
-        grid = cfg.global_chain.grid
-        masks = {k: m & land_for(cfg, grid) for k, m in zone_masks(zones, grid).items()} \
-            if cfg.paths.scenes else zone_masks(zones, grid)
-        rows += [{"chain": "global", **r} for r in zone_table(
-            sets["global"].values["VHI"], sets["global"].qscores["VHI"], masks, I.VHI_BREAKS, "VHI")]
-    for tile in cfg.local_chain.tiles:
-        s = sets.get(f"local_{tile.id}")
-        if s and "VAI" in s.values:
-            rows += [{"chain": f"local {tile.id}", **r} for r in zone_table(
-                s.values["VAI"], s.qscores["VAI"], zone_masks(zones, tile.grid), I.VAI_BREAKS, "VAI")]
-    return rows
+def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
+    """Dekads among the ``provisional_dekads`` before ``before`` whose indicators are still marked
+    provisional: later runs recompute them (late products may have arrived)."""
+    import rasterio
+
+    arch = Archive(cfg.paths.archive)
+    out = []
+    for k in range(cfg.indicators.provisional_dekads, 0, -1):
+        d = before.shift(-k)
+        paths = [arch.global_indicator("VHI", d)] + [arch.local_indicator(t.id, "VAI", d)
+                                                       for t in cfg.local_chain.tiles]
+        for p in paths:
+            if p.exists():
+                with rasterio.open(p) as src:
+                    if src.tags().get("STATUS") == "provisional":
+                        out.append(d)
+                        break
+    return out

@@ -9,20 +9,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
-from pyproj import Transformer
 from shapely.geometry import shape
-from shapely.ops import transform as shp_transform
 
 from .config import Grid
 from .indicators import CLASS_COLOURS, CLASS_NAMES
-from .zones import Zone
+from .zones import Zone, reproject
 
 
 def _geoms_in(grid: Grid, geoms: list) -> list:
     if grid.crs.upper() in ("EPSG:4326", "OGC:CRS84"):
         return geoms
-    f = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True).transform
-    return [shp_transform(f, g) for g in geoms]
+    return [reproject(g, "EPSG:4326", grid.crs) for g in geoms]
 
 
 def _draw_lines(ax, geom, **kw) -> None:
