@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 PARAMS ?= params/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-demo help
+.PHONY: demo test lint bench clean-demo help browser
 
 help:
 	@echo "make demo   - install, build the demo archive, run the routine for its latest dekad, print the report path"
 	@echo "make test   - install with test extras and run the test suite (offline)"
 	@echo "make lint   - ruff"
+	@echo "make browser - Debian chromium + chromium-driver for the browser test (never fails; the test skips without them)"
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("eo4dm needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -25,11 +26,26 @@ demo: $(STAMP)
 	$(BIN)/python -m eo4dm_helpers.sample build --params $(PARAMS)
 	$(BIN)/python run_all.py --params $(PARAMS) --backfill
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# tests/test_report_browser.py drives /usr/bin/chromium through /usr/bin/chromedriver. Installed with apt where
+# apt is usable (root, or sudo without a password); otherwise says why and exits 0: the test then skips.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif ! command -v apt-get >/dev/null; then echo "browser: no apt-get here: install Chromium and ChromeDriver yourself, or the browser test skips"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "browser: installing chromium needs root or sudo without a password: the browser test skips"; exit 0; fi; \
+	  echo "browser: apt-get install chromium chromium-driver"; \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver fonts-liberation >/dev/null; } \
+	    || echo "browser: apt-get could not install chromium chromium-driver: the browser test skips"; \
+	fi
 
 clean-demo:
 	rm -rf demo

@@ -9,7 +9,7 @@ Examples:
   python run_all.py --params params/new_caledonia.yaml --dekad 2024-03-D2 --dry-run --plan-dir plan/
 
 Exit codes: 0 done; 1 a notebook failed (its name and cell are printed); 2 bad parameters;
-3 another run holds the archive lock.
+3 another run holds the archive lock; 4 Earth Engine credentials missing or rejected.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from eo4dm_helpers.config import ConfigError, load_config, parse_dekad
 from eo4dm_helpers.dekads import Dekad, dekad_range, latest_complete_dekad
-from eo4dm_helpers.drought import provisional_dekads
+from eo4dm_helpers.drought import backfill_indicators, provisional_dekads
+from eo4dm_helpers.ee.session import AuthError
 from eo4dm_helpers.runner import StepFailed, run_dekad
 from eo4dm_helpers.storage import LockError, clean_temporaries, run_lock
 from eo4dm_helpers.workflow import backfill, check_backend
@@ -87,18 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except AuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     try:
         with run_lock(cfg.paths.archive):
             clean_temporaries(cfg.paths.archive)
+            # provisional dekads left by earlier runs (not the ones backfilled now) are recomputed
+            refresh = [d for d in provisional_dekads(cfg, dekads[0]) if d not in dekads]
             if args.backfill:
                 if cfg.history_start is None:
                     print("error: history_start: needed by --backfill", file=sys.stderr)
                     return 2
                 print(f"backfill: building the historical composites from {cfg.history_start} ...", flush=True)
-                n = backfill(cfg, Dekad.containing(cfg.history_start), dekads[0].previous(),
+                first = Dekad.containing(cfg.history_start)
+                n = backfill(cfg, first, dekads[0].previous(),
                              log=lambda m: print(m, flush=True) if m.endswith("-12-D3: done") else None)
-                print(f"backfill: {n} dekad(s) of historical composites built")
-            refresh = [d for d in provisional_dekads(cfg, dekads[0]) if d not in dekads]
+                n_ind = backfill_indicators(cfg, first, dekads[0].previous(), log=lambda m: None)
+                print(f"backfill: {n} dekad(s) of historical composites and {n_ind} of indicators built")
             if refresh:
                 print(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
             for d in refresh + dekads:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import html
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
@@ -15,7 +17,8 @@ from . import indicators as I
 from .archive import Month, read_raster
 from .blocks import read_overview
 from .config import public_view
-from .report import class_map, continuous_map, load_outline
+from .report import class_map, continuous_map, load_outline, series_panels
+from .series import zone_series
 from .workflow import Context
 from .zones import load_zones
 
@@ -75,7 +78,7 @@ class Bulletin:
                                  f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
                                  f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
                                  "in moderate, severe or extreme drought."))
-        display(pd.DataFrame(rows))
+        _show(pd.DataFrame(rows))
         missing = self.ctx.notes().get("indicators", {})
         for chain, info in missing.items():
             for name, why in info.get("missing", {}).items():
@@ -105,40 +108,68 @@ class Bulletin:
                           outline=outline, zones=zones, status=self.status)
 
     def zones(self) -> None:
-        p = self.ctx.archive.zone_stats(self.ctx.dekad)
+        cfg, d = self.ctx.cfg, self.ctx.dekad
+        p = self.ctx.archive.zone_stats(d)
         if not p.exists():
             display(Markdown("*No zone statistics for this dekad.*"))
             return
         with open(p, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         cols = ["chain", "zone", "indicator", "mean", "class", "% in drought", "qscore", "min", "max", "std"]
-        display(pd.DataFrame(rows)[cols])
+        _show(pd.DataFrame(rows)[cols])
+        if cfg.global_chain.enabled and cfg.territory.zones:
+            zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
+            ref_years = self.ctx.notes().get("indicators", {}).get("global", {}).get("reference_years", {})
+            for index, unit, sensors in (("NDWI", "", ("MODIS", "VIIRS")), ("LST", "°C", None)):
+                if sensors is None:
+                    from .chains import global_period_sensor
+
+                    sensors = (global_period_sensor(cfg, d.start)[1],)
+                series = zone_series(cfg, d, index, zones, sensors, ref_years.get("VCI" if index == "NDWI" else "TCI"))
+                if any(not np.isnan(v) for s in series for v in s.current):
+                    years = ref_years.get("VCI" if index == "NDWI" else "TCI") or "all earlier years"
+                    display(Markdown(f"**{index} per zone**: {d.year} (orange) against the reference years "
+                                     f"{years} (blue: min-max envelope and mean), zone means per dekad."))
+                    series_panels(series, f"{index} per zone, {d.year} against the reference years", unit)
+                    plt.show()
 
     def availability(self) -> None:
-        notes = self.ctx.notes()
+        cfg, notes = self.ctx.cfg, self.ctx.notes()
         rows = []
         for key, value in notes.items():
             if key == "global":
-                rows += [{"chain": "global", **r} for r in value["availability"]]
+                rows += [{"chain": "global", "expected": f"{self.ctx.dekad.ndays} daily", **r}
+                         for r in value["availability"]]
             elif key.startswith("highres_"):
-                rows += [{"chain": "local " + key.rsplit("_", 1)[1], **r} for r in value]
-        display(pd.DataFrame(rows) if rows else Markdown("*No availability recorded.*"))
+                rows += [{"chain": "local " + key.rsplit("_", 1)[1], "expected": "", **r} for r in value]
+        for r in rows:  # latency: latest acquisition available against the run's date (design note §5)
+            latest = str(r.get("latest acquisition", ""))[:10]
+            r["latency (days)"] = (cfg.today() - date.fromisoformat(latest)).days if latest else ""
+        _show(pd.DataFrame(rows)) if rows else display(Markdown("*No availability recorded.*"))
         if "local_composites" in notes:
             display(Markdown("Local composites (window widening, DOMAIN.md §1.5):"))
-            display(pd.DataFrame([{"tile": k, **v} for k, v in notes["local_composites"].items()]))
+            _show(pd.DataFrame([{"tile": k, **v} for k, v in notes["local_composites"].items()]))
 
     def metadata(self) -> None:
-        cfg = self.ctx.cfg
+        cfg, notes = self.ctx.cfg, self.ctx.notes()
         view = public_view(cfg)
-        display(Markdown(f"eo4dm {_version()}; backend {cfg.backend}; parameters "
-                         f"`{view.get('source') and cfg.source.name}`"))
-        display(HTML("<details><summary>Parameters</summary><pre>"
-                     + _yaml(view) + "</pre></details>"))
+        source = cfg.source.name if cfg.source else ""
+        display(Markdown(f"eo4dm {_version()}; backend {cfg.backend}; parameters `{source}`; convention "
+                         f"{cfg.indicators.convention}; report made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"))
+        if notes.get("timings"):
+            _show(pd.DataFrame([{"step": k, "seconds": v} for k, v in notes["timings"].items()]))
+        inputs = notes.get("inputs", [])
+        display(HTML("<details><summary>Parameters</summary><pre>" + _yaml(view) + "</pre></details>"
+                     + (f"<details><summary>Inputs ({len(inputs)})</summary><pre>"
+                        + html.escape("\n".join(inputs)) + "</pre></details>" if inputs else "")))
+
+
+def _show(df: pd.DataFrame) -> None:
+    """A table without the row index (the bulletin's readers do not need 0, 1, 2...)."""
+    display(HTML(df.to_html(index=False, classes="dataframe", na_rep="", border=0)))
 
 
 def _yaml(obj) -> str:
-    import html
-
     import yaml
 
     return html.escape(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))

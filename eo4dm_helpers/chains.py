@@ -8,16 +8,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from . import products as P
-from .composites import Composite, composite, local_dekad_composite
+from .composites import Composite, Observation, choose_window, composite, local_dekad_composite, write_composite
 from .config import Config, LocalTile, SensorPeriod
 from .dekads import Dekad, local_date, month_ndays, widened_window
-from .local.preprocess import Dropped, Processed, land_mask, preprocess_highres, preprocess_medium
+from .local.highres import Staged, preprocess_highres, stage_highres
+from .local.land import LandMask
+from .local.preprocess import Dropped, Processed, land_mask, preprocess_medium
 from .local.scenes import list_scenes
+from .local.windows import WINDOW
 
 
 class NoDataError(RuntimeError):
@@ -32,11 +36,13 @@ class Availability:
     used: Counter = field(default_factory=Counter)
     dropped: list[Dropped] = field(default_factory=list)
     latest: dict[str, str] = field(default_factory=dict)  # product -> latest acquisition (ISO)
+    inputs: list[str] = field(default_factory=list)  # "<collection>/<system:index>" of every scene used
 
     def merge(self, other: Availability) -> None:
         self.found.update(other.found)
         self.used.update(other.used)
         self.dropped.extend(other.dropped)
+        self.inputs.extend(other.inputs)
         for k, v in other.latest.items():
             self.latest[k] = max(v, self.latest.get(k, v))
 
@@ -103,8 +109,10 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
                 r.day = day
                 out.append(r)
                 avail.used[ndwi_prod.key] += 1
+                avail.inputs.append(f"{ndwi_prod.collection}/{ndwi_scenes[0].index}")
                 for s in lst_scenes:
                     avail.used[lst_prods[s.collection].key] += 1
+                    avail.inputs.append(f"{s.collection}/{s.index}")
             elif ndwi_scenes or lst_scenes:
                 avail.dropped.append(r)
         day += timedelta(days=1)
@@ -113,7 +121,8 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
 
 def global_composites(days: list[Processed], first: date, last: date, shape: tuple[int, int]) -> Composite:
     chosen = [d for d in days if first <= d.day <= last]
-    comp = composite(chosen, ("NDWI", "LST"), shape)
+    names = ("NDWI", "NDVI", "LST") if all("NDVI" in d.values for d in chosen) else ("NDWI", "LST")
+    comp = composite(chosen, names, shape)
     comp.window = (first, last)
     return comp
 
@@ -143,16 +152,23 @@ def local_window(dekad: Dekad) -> tuple[date, date]:
 
 
 def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[str, ...],
-                   land: np.ndarray | None = None) -> tuple[list[Processed], Availability]:
-    """Preprocess the scenes of ``sensors`` (e.g. ("S2",) or ("L7", "L8", "L9")) in the widest window."""
+                   land: LandMask | np.ndarray | None = None, folder: Path | None = None,
+                   window: int | None = WINDOW) -> tuple[list[Staged | Processed], Availability]:
+    """Preprocess the scenes of ``sensors`` (e.g. ("S2",) or ("L7", "L8", "L9")) in the widest window.
+
+    With ``folder``, each scene is staged there as a GeoTIFF written window by window (bounded memory
+    on 10 m tiles); without, results are kept in memory (small grids, tests).
+    """
     lc, root = cfg.local_chain, cfg.paths.scenes
     if root is None:
         raise ValueError("paths.scenes is required with the local backend")
-    land = land_mask(root, tile.grid) if land is None else land
+    if land is None:
+        land = land_mask(root, tile.grid)
+    mask = land if isinstance(land, LandMask) else LandMask(tile.grid, array=land)
     first, last = local_window(dekad)
     lo, hi = _utc_window(cfg, first, last)
     avail = Availability()
-    out: list[Processed] = []
+    out: list[Staged | Processed] = []
     for period in lc.sensors:
         if period.name not in sensors:
             continue
@@ -163,14 +179,29 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
                     continue
                 avail.found[prod.key] += 1
                 avail.latest[prod.key] = max(s.time_start.isoformat(), avail.latest.get(prod.key, ""))
-                r = preprocess_highres(s, prod, tile.grid, land, lc, root, cfg.timezone)
-                if isinstance(r, Processed):
+                if folder is not None:
+                    r = stage_highres(s, prod, tile.grid, mask, lc, root, cfg.timezone, folder, window)
+                else:
+                    r = preprocess_highres(s, prod, tile.grid, mask, lc, root, cfg.timezone, window)
+                if isinstance(r, Dropped):
+                    avail.dropped.append(r)
+                else:
                     out.append(r)
                     avail.used[prod.key] += 1
-                else:
-                    avail.dropped.append(r)
     return sorted(out, key=lambda p: (p.time_start, p.scene_id)), avail
 
 
 def local_composite(cfg: Config, dekad: Dekad, images: list[Processed], land: np.ndarray) -> Composite:
+    """The tile's composite with window widening, in memory (small grids, tests)."""
     return local_dekad_composite(images, dekad, land, cfg.local_chain.thresholds.composite_nan_max)
+
+
+def write_local_composite(cfg: Config, dekad: Dekad, tile: LocalTile, images: list[Observation], land: LandMask,
+                          paths: dict[str, Path], window: int | None = WINDOW) -> Composite:
+    """Choose the widening level, then write the tile's composites (one file per index in ``paths``)
+    window by window. Nothing is written when no scene is usable even over the whole month."""
+    choice = choose_window(images, dekad, land, cfg.local_chain.thresholds.composite_nan_max, tuple(paths), window)
+    if not choice.images:
+        raise NoDataError(f"local chain, tile {tile.id}, {dekad.label}: no usable Sentinel-2 or "
+                          "Landsat scene even over the whole month; nothing written")
+    return write_composite(choice, dekad, tile.grid, paths, window)

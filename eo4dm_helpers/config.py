@@ -150,6 +150,18 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class Download:
+    """How Earth Engine composites come home (issue 6): direct tiled computePixels or Drive export."""
+
+    method: Literal["auto", "direct", "drive"] = "auto"  # auto: direct when it fits a few requests
+    concurrency: int = 4  # parallel computePixels requests
+    drive_folder: str = "eo4dm_exports"
+    drive_auth: Literal["service_account", "user"] = "user"  # service accounts have no Drive storage
+    drive_client_secrets: Path | None = None  # OAuth client of the user route
+    drive_token: Path | None = None  # saved user token (written by the first interactive login)
+
+
+@dataclass(frozen=True)
 class Credentials:
     ee_key_file: Path | None = None  # or environment variable EO4DM_EE_KEY; never printed
     ee_project: str | None = None
@@ -164,6 +176,7 @@ class Config:
     local_chain: LocalChain
     indicators: Indicators = field(default_factory=Indicators)
     credentials: Credentials = field(default_factory=Credentials)
+    download: Download = field(default_factory=Download)
     binning: Literal["local", "utc"] = "local"
     as_of: date | None = None  # "today" for the latest complete dekad; null = the real today
     history_start: date | None = None  # first day of the reference that `run_all.py --backfill` builds
@@ -351,6 +364,8 @@ def _check(obj: Any, p: str) -> None:
                 _fail(p, "end_year", f"is before start_year ({obj.end_year} < {obj.start_year})")
         if obj.min_years < 1:
             _fail(p, "min_years", f"must be at least 1, got {obj.min_years}")
+    if isinstance(obj, Download) and obj.concurrency < 1:
+        _fail(p, "concurrency", f"must be at least 1, got {obj.concurrency}")
     if isinstance(obj, Indicators):
         if not 0 <= obj.alpha <= 1:
             _fail(p, "alpha", f"must be between 0 and 1, got {obj.alpha}")

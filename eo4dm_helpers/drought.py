@@ -199,3 +199,28 @@ def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
                         out.append(d)
                         break
     return out
+
+
+def backfill_indicators(cfg: Config, first: Dekad, last: Dekad, *, log=print) -> int:
+    """Indicators of every dekad of [first, last] whose composites exist but indicators do not (the
+    history behind the bulletin's timelines). Dekads without enough reference years are skipped."""
+    import shutil
+
+    arch, done = Archive(cfg.paths.archive), 0
+    d = first
+    while d <= last:
+        start_sensors = global_period_sensor(cfg, d.start)
+        has_comp = arch.global_composite(start_sensors[0], "NDWI", d).exists() or any(
+            arch.local_composite(t.id, "NDWI", d).exists() for t in cfg.local_chain.tiles)
+        has_ind = arch.global_indicator("VHI", d).exists() or any(
+            arch.local_indicator(t.id, "VAI", d).exists() for t in cfg.local_chain.tiles)
+        if has_comp and not has_ind:
+            work = cfg.paths.output / "work" / f"backfill-indicators-{d.label}"
+            work.mkdir(parents=True, exist_ok=True)
+            sets = run_indicators(Context(cfg, d, work))
+            shutil.rmtree(work, ignore_errors=True)
+            if any(s.produced for s in sets.values()):
+                done += 1
+                log(f"indicators {d.label}: done")
+        d = d.next()
+    return done

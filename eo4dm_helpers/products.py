@@ -218,13 +218,18 @@ MOD09GA = Product(
     collection="MODIS/061/MOD09GA",  # DOMAIN.md §1.3, §4.4 (Terra only: Aqua has strip lines)
     sensor="MODIS",
     start=date(2000, 2, 24),
-    bands=("sur_refl_b02", "sur_refl_b06", "state_1km", "QC_500m"),
-    reflectance_bands=("sur_refl_b02", "sur_refl_b06"),
-    scale=1e-4,
-    indices=(NormalizedDifference("NDWI", "sur_refl_b02", "sur_refl_b06"),),  # DOMAIN.md §1.3
+    bands=("sur_refl_b01", "sur_refl_b02", "sur_refl_b06", "state_1km", "QC_500m"),
+    reflectance_bands=("sur_refl_b01", "sur_refl_b02", "sur_refl_b06"),
+    scale=1e-4,  # DOMAIN.md §4.4
+    indices=(
+        NormalizedDifference("NDWI", "sur_refl_b02", "sur_refl_b06"),  # DOMAIN.md §1.3
+        # NDVI (red b01, NIR b02) for the "standard" VCI convention (DOMAIN.md §2.1)
+        NormalizedDifference("NDVI", "sur_refl_b02", "sur_refl_b01"),
+    ),
     rules=(
         ValueNotIn("sur_refl_b02", (-28672,), "fill -28672 (§4.4)"),
-        ValueNotIn("sur_refl_b06", (-28672,), "fill -28672 (§4.4)"),
+        ValueNotIn("sur_refl_b06", (-28672,), "fill -28672 (§4.4)", ("NDWI",)),
+        ValueNotIn("sur_refl_b01", (-28672,), "fill -28672 (§4.4)", ("NDVI",)),
         FieldNotIn("QC_500m", 0, 2, (1, 2, 3), "QC_500m bits 0-1 MODLAND must be 0 ideal (§1.3)"),
         FieldNotIn("state_1km", 0, 2, (1, 2, 3), "state_1km bits 0-1 cloud state must be 0 clear (§1.3)"),
         BitsClear("state_1km", (2,), "state_1km bit 2 cloud shadow (§1.3)"),
@@ -255,15 +260,19 @@ VNP09GA = Product(
     collection="NASA/VIIRS/002/VNP09GA",  # DOMAIN.md §4.5, §1.10 item 2 (v001 deprecated)
     sensor="VIIRS",
     start=date(2012, 1, 19),
-    bands=("I2", "I3", "QF1", "QF2", "QF4", "QF7"),
+    bands=("I1", "I2", "I3", "QF1", "QF2", "QF4", "QF7"),
     # DOMAIN.md §4.5: "The band scale factors are already applied" in v002 → no scale, no -28672 fill test.
-    reflectance_bands=("I2", "I3"),
+    reflectance_bands=("I1", "I2", "I3"),
     scale=1.0,
-    indices=(NormalizedDifference("NDWI", "I2", "I3"),),  # DOMAIN.md §1.3
+    indices=(
+        NormalizedDifference("NDWI", "I2", "I3"),  # DOMAIN.md §1.3
+        NormalizedDifference("NDVI", "I2", "I1"),  # red I1, NIR I2, for the "standard" convention (§2.1)
+    ),
     rules=(
         FieldNotIn("QF1", 2, 2, (1, 2, 3), "QF1 bits 2-3 must be 0 confident clear (§1.3)"),
         BitsClear("QF2", (3, 4, 6, 7), "QF2 bits 3 shadow, 4 heavy aerosol, 6-7 thin cirrus (§1.3)"),
-        BitsClear("QF4", (2, 3), "QF4 bits 2 bad I2, 3 bad I3 (§1.3)"),
+        BitsClear("QF4", (2, 3), "QF4 bits 2 bad I2, 3 bad I3 (§1.3)", ("NDWI",)),
+        BitsClear("QF4", (1, 2), "QF4 bits 1 bad I1, 2 bad I2 (§4.5)", ("NDVI",)),
         BitsClear("QF7", (4,), "QF7 bit 4 thin cirrus flag (§1.3)"),
     ),
 )
@@ -295,3 +304,117 @@ MEDIUM_RES_LST = {"MODIS": (MOD11A1, MYD11A1), "VIIRS": (VNP21A1D,)}
 
 # Outliers (DOMAIN.md §1.4 removeOutliers): NDVI < 0.03 is water; any index > 1 is impossible.
 OUTLIER_INDEX_MAX = 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Validation products: real files with other QA layouts, interpreted by the same engine
+# --------------------------------------------------------------------------------------------
+# Not used by the chains (they are not in PRODUCTS). They show that the specification is data: other
+# bit layouts are new entries with the same rule types, and the local engine applies them unchanged
+# (tests/test_realdata_*.py, on the files of the project notes' realdata/MANIFEST.md). Band names are
+# the files' own (ESPA file suffixes, HDF SDS / HDF-EOS5 dataset names); ``collection`` names the
+# distributor's product. The masks keep what the chains keep (DOMAIN.md §1.3, §1.4); the bit positions
+# come from each product's own documentation, quoted per rule.
+
+# Landsat 8 Collection 1 Level-2 SR as delivered by USGS ESPA (pixel_qa of LaSRC/CFMask, product XML
+# bitmap_description): bit 0 fill, 1 clear, 2 water, 3 cloud shadow, 4 snow, 5 cloud, 6-7 cloud
+# confidence, 8-9 cirrus confidence, 10 terrain occlusion. C2 moved them (DOMAIN.md §4.3).
+LANDSAT8_C1_ESPA = Product(
+    key="L8C1",
+    collection="LANDSAT/LC08/C01/T1_SR",  # the (retired) Earth Engine collection of this ESPA product
+    sensor="L8",
+    start=date(2013, 4, 11),
+    bands=("sr_band4", "sr_band5", "sr_band6", "pixel_qa", "radsat_qa", "sr_aerosol"),
+    # ESPA SR: int16, scale_factor 0.0001, no offset, fill -9999 (product XML); ratios are scale-free.
+    reflectance_bands=("sr_band4", "sr_band5", "sr_band6"),
+    scale=1e-4,
+    indices=(
+        NormalizedDifference("NDVI", "sr_band5", "sr_band4"),  # DOMAIN.md §1.4 (OLI B5 NIR, B4 red)
+        NormalizedDifference("NDWI", "sr_band5", "sr_band6"),  # DOMAIN.md §1.4 (B6 SWIR1)
+    ),
+    rules=(
+        BitsClear("pixel_qa", (0,), "pixel_qa bit 0 fill (C1)"),
+        BitsClear("pixel_qa", (3, 5), "pixel_qa bits 3 cloud shadow, 5 cloud (C1; the cloud/shadow rule of §1.4)"),
+        FieldNotIn("pixel_qa", 8, 2, (3,), "pixel_qa bits 8-9 cirrus confidence high (C1; C2 bit 2 cirrus, §1.4)"),
+        BitsClear("pixel_qa", (2,), "pixel_qa bit 2 water (C1; the water rule of §1.4)"),
+        BitsClear("pixel_qa", (10,), "pixel_qa bit 10 terrain occlusion (C1; §1.4)"),
+        FieldNotIn("sr_aerosol", 6, 2, (3,), "sr_aerosol bits 6-7 aerosol level 3 high (C1 = C2 layout, §1.4)"),
+        BitsClear("radsat_qa", (4, 5), "radsat_qa bits 4 (B4), 5 (B5) saturated (C1: bit n = band n; §1.4)",
+                  ("NDVI",)),
+        BitsClear("radsat_qa", (5, 6), "radsat_qa bits 5 (B5), 6 (B6) saturated (C1; §1.4)", ("NDWI",)),
+    ),
+    nodata={"sr_band4": -9999, "sr_band5": -9999, "sr_band6": -9999},
+    cloud_cover_property="CLOUD_COVER_LAND",
+)
+
+# MODIS 8-day surface reflectance, C6 HDF4 (the SDS attribute 'QA bitmap index'): sur_refl_state_500m
+# has the state_1km layout of DOMAIN.md §4.4, sur_refl_qc_500m the QC_500m layout. Same rules as MOD09GA.
+MOD09A1 = Product(
+    key="MOD09A1",
+    collection="MOD09A1.006",
+    sensor="MODIS",
+    start=date(2000, 2, 18),
+    bands=("sur_refl_b02", "sur_refl_b06", "sur_refl_state_500m", "sur_refl_qc_500m"),
+    reflectance_bands=("sur_refl_b02", "sur_refl_b06"),
+    scale=1e-4,  # DOMAIN.md §4.4 (SDS scale_factor 0.0001)
+    indices=(NormalizedDifference("NDWI", "sur_refl_b02", "sur_refl_b06"),),  # DOMAIN.md §1.3
+    rules=(
+        ValueNotIn("sur_refl_b02", (-28672,), "fill -28672 (§4.4)"),
+        ValueNotIn("sur_refl_b06", (-28672,), "fill -28672 (§4.4)"),
+        FieldNotIn("sur_refl_qc_500m", 0, 2, (1, 2, 3), "qc_500m bits 0-1 MODLAND must be 0 ideal (§1.3)"),
+        FieldNotIn("sur_refl_state_500m", 0, 2, (1, 2, 3), "state bits 0-1 cloud state must be 0 clear (§1.3)"),
+        BitsClear("sur_refl_state_500m", (2,), "state bit 2 cloud shadow (§1.3)"),
+        FieldNotIn("sur_refl_state_500m", 8, 2, (1, 2, 3), "state bits 8-9 cirrus must be 0 none (§1.3)"),
+    ),
+)
+
+# MODIS 8-day LST at 6 km, C6 HDF4: LST_Day_6km ×0.02 K (fill 0) and QC_Day with the MOD11A1 layout
+# (DOMAIN.md §4.4). Same rules as MOD11A1.
+MOD11B2 = Product(
+    key="MOD11B2",
+    collection="MOD11B2.006",
+    sensor="MODIS",
+    start=date(2000, 3, 5),
+    bands=("LST_Day_6km", "QC_Day"),
+    indices=(Linear("LST", "LST_Day_6km", 0.02, -273.15),),  # DOMAIN.md §4.4: °C = DN·0.02 − 273.15
+    rules=(
+        ValueNotIn("LST_Day_6km", (0,), "fill 0 (§4.4)"),
+        FieldNotIn("QC_Day", 0, 2, (2, 3), "QC_Day bits 0-1: 2/3 = not produced (§4.4, §1.10.3)"),
+        FieldNotIn("QC_Day", 6, 2, (3,), "QC_Day bits 6-7 LST error > 3 K (§4.4)"),
+    ),
+)
+
+# MODIS 16-day VI at 1 km, C6.1 HDF4. 'pixel reliability' rank keys (SDS attribute 'Legend'): -1 fill,
+# 0 good, 1 marginal, 2 snow/ice, 3 cloudy (the SummaryQA of DOMAIN.md §4.4); keep good and marginal,
+# as the LST rules keep "other quality".
+MOD13A2 = Product(
+    key="MOD13A2",
+    collection="MOD13A2.061",
+    sensor="MODIS",
+    start=date(2000, 2, 18),
+    bands=("1 km 16 days NDVI", "1 km 16 days VI Quality", "1 km 16 days pixel reliability"),
+    indices=(Linear("NDVI", "1 km 16 days NDVI", 1e-4, 0.0),),  # DOMAIN.md §4.4: NDVI scale 0.0001
+    rules=(
+        ValueNotIn("1 km 16 days NDVI", (-3000,), "fill -3000"),
+        ValueNotIn("1 km 16 days pixel reliability", (-1, 2, 3), "reliability -1 fill, 2 snow/ice, 3 cloudy (§4.4)"),
+    ),
+)
+
+# VIIRS 16-day VI at 1 km, v002 HDF-EOS5. 'pixel reliability' (dataset attribute 'Legend'): 0 excellent,
+# 1 good, 2 acceptable, 3 marginal, 4 pass, 5 questionable, 6 poor, 7 cloud shadow, 8 snow/ice, 9 cloud,
+# 10 estimated, 11 LTAVG, -1 no data, -4 water (DOMAIN.md §4.5 lists ranks 1-11 of VNP13A1). Keep 0-4.
+VNP13A2 = Product(
+    key="VNP13A2",
+    collection="VNP13A2.002",
+    sensor="VIIRS",
+    start=date(2012, 1, 17),
+    bands=("1 km 16 days NDVI", "1 km 16 days VI Quality", "1 km 16 days pixel reliability"),
+    indices=(Linear("NDVI", "1 km 16 days NDVI", 1e-4, 0.0),),  # dataset scale_factor 0.0001
+    rules=(
+        ValueNotIn("1 km 16 days NDVI", (-15000, -13000), "fill -15000 / -13000 (_FillValue)"),
+        ValueNotIn("1 km 16 days pixel reliability", (-4, -1, *range(5, 12)),
+                   "reliability -4 water, -1 no data, 5 questionable ... 11 LTAVG (§4.5)"),
+    ),
+)
+
+VALIDATION_PRODUCTS: dict[str, Product] = {p.key: p for p in (LANDSAT8_C1_ESPA, MOD09A1, MOD11B2, MOD13A2, VNP13A2)}

@@ -104,3 +104,55 @@ def continuous_map(values: np.ndarray, grid: Grid, title: str, *, vmin: float = 
     fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     _scale_bar(ax, grid)
     return fig
+
+
+def series_panels(series: list, title: str, unit: str = "", ncols: int = 3):
+    """Small multiples: per zone, the current year's dekad values against the reference envelope."""
+    n = len(series)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.2 * nrows), dpi=100, sharex=True, squeeze=False)
+    for ax, s in zip(axes.ravel(), series, strict=False):
+        x = np.asarray(s.dekads)
+        ax.fill_between(x, s.env_min, s.env_max, color="#c6dbef", label="reference min-max", step="mid")
+        ax.plot(x, s.env_mean, color="#6baed6", lw=1, label="reference mean")
+        ax.plot(x, s.current, color="#d94801", lw=1.8, marker="o", ms=2.5, label="this year")
+        ax.set_title(s.zone, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set_xticks([1, 10, 19, 28, 36], ["Jan", "Apr", "Jul", "Oct", "Dec"])
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=6, loc="lower left")
+    fig.suptitle(f"{title}{' (' + unit + ')' if unit else ''}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def timeline_figure(rows: list[dict], stress: float, breaks: tuple[float, ...]):
+    """Territory VHI per dekad, with the class bands behind it."""
+    from matplotlib.dates import DateFormatter
+
+    from .dekads import Dekad
+
+    fig, ax = plt.subplots(figsize=(9, 2.8), dpi=100)
+    x = [Dekad.parse(r["dekad"]).start for r in rows]
+    for lo, hi, c in zip(breaks[:-1], breaks[1:], CLASS_COLOURS, strict=True):
+        ax.axhspan(lo, hi, color=c, alpha=0.25, lw=0)
+    ax.plot(x, [r["VHI"] for r in rows], color="#08519c", lw=1.2, marker=".", ms=3)
+    ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress (VHI ≤ {stress:g})")
+    ax.set_ylim(breaks[0], breaks[-1])
+    ax.set_ylabel("territory VHI", fontsize=8)
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def figure_png_base64(fig) -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")

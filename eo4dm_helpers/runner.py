@@ -60,25 +60,99 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
     clean_temporaries(run_dir)
     timings: dict[str, float] = {}
     _kernel_uses_this_python()
+    os.environ["EO4DM_HEADLESS"] = "1"  # notebooks show static maps instead of interactive ones
+    secrets = secret_strings(cfg)
     for name in notebooks:
         src, dst = notebook_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb"
         t0 = time.perf_counter()
         log(f"[{dekad.label}] {name} ...")
+        if name == notebooks[-1]:
+            _note(work, "timings", timings)  # the report shows them
         try:
-            pm.execute_notebook(str(src), str(dst), parameters={"params": str(params_file), "dekad": dekad.label,
-                                                                "work_dir": str(work)},
+            pm.execute_notebook(str(src), str(dst), parameters={"params": _portable(params_file, notebook_dir),
+                                                                "dekad": dekad.label,
+                                                                "work_dir": _portable(work, notebook_dir)},
                                 kernel_name="python3", cwd=str(notebook_dir), progress_bar=False,
                                 log_output=False, report_mode=False,
                                 # the kernel only talks to this process over loopback: no TCP warning flood
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except pm.PapermillExecutionError as exc:
-            raise StepFailed(name, exc.exec_count, f"{exc.ename}: {exc.evalue}", dst) from None
+            scrub_file(dst, secrets)
+            raise StepFailed(name, exc.exec_count, scrub(f"{exc.ename}: {exc.evalue}", secrets), dst) from None
         except Exception as exc:  # kernel died, notebook missing...
-            raise StepFailed(name, None, f"{exc.__class__.__name__}: {exc}", dst) from None
+            scrub_file(dst, secrets) if dst.exists() else None
+            raise StepFailed(name, None, scrub(f"{exc.__class__.__name__}: {exc}", secrets), dst) from None
+        scrub_file(dst, secrets)
         timings[name] = round(time.perf_counter() - t0, 2)
-    out = render_report(run_dir / f"{notebooks[-1]}.ipynb", report_path(cfg, dekad))
+    out = render_report(run_dir / f"{notebooks[-1]}.ipynb", report_path(cfg, dekad),
+                        f"Drought bulletin {cfg.territory.name} {dekad.label}")
+    from .report_index import render_index
+
+    render_index(cfg)
     shutil.rmtree(work, ignore_errors=True)
     return DekadRun(dekad, out, timings)
+
+
+def _portable(path: Path, base: Path) -> str:
+    """A path as the notebooks receive it: relative to the notebooks' folder when it is inside the
+    project, else with ``~`` for the home folder, so executed notebooks hold no user-specific path."""
+    path = Path(path).resolve()
+    try:
+        return os.path.relpath(path, base) if path.is_relative_to(base.parent) else _home_tilde(str(path))
+    except ValueError:  # another drive
+        return _home_tilde(str(path))
+
+
+def _home_tilde(text: str) -> str:
+    home = str(Path.home())
+    return text.replace(home, "~") if home not in ("", "/") else text
+
+
+def secret_strings(cfg: Config) -> list[str]:
+    """What must never appear in executed notebooks, reports or messages: the key file's path and its
+    account e-mail, private key and key id (read here only to scrub them)."""
+    import json
+
+    from .ee.session import key_path
+
+    path = key_path(cfg)
+    out: list[str] = []
+    if path is not None:
+        out.append(str(path))
+        try:
+            key = json.loads(path.read_text(encoding="utf-8"))
+            out += [str(key.get(k, "")) for k in ("client_email", "private_key", "private_key_id")]
+        except (OSError, ValueError, AttributeError):
+            pass
+    return [s for s in out if len(s) >= 6]
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "<redacted>")
+        if "\n" in s:  # a PEM key as it appears JSON-escaped
+            text = text.replace(s.replace("\n", "\\n"), "<redacted>")
+    return _home_tilde(text)
+
+
+def scrub_file(path: Path, secrets: list[str]) -> None:
+    """Rewrite a file without secrets or home paths (atomically)."""
+    text = path.read_text(encoding="utf-8")
+    clean = scrub(text, secrets)
+    if clean != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(clean, encoding="utf-8")
+
+
+def _note(work: Path, key: str, value: object) -> None:
+    import json
+
+    p = work / "notes.json"
+    notes = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    notes[key] = value
+    from .storage import write_text_atomic
+
+    write_text_atomic(p, json.dumps(notes, indent=1, default=str))
 
 
 def _kernel_uses_this_python() -> None:
@@ -90,12 +164,29 @@ def _kernel_uses_this_python() -> None:
         os.environ["PATH"] = here + os.pathsep + path
 
 
-def render_report(executed: Path, dest: Path) -> Path:
-    """Executed notebook → self-contained HTML without code (figures embedded as PNG)."""
+REPORT_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#fafafa}
+main{max-width:1050px;margin:0 auto;padding:1.5em 2em;background:#fff}
+h1{font-size:1.6em;border-bottom:3px solid #08519c;padding-bottom:.3em}h2{color:#08519c;margin-top:1.6em}
+a.anchor-link{display:none}img{max-width:100%;height:auto}pre{white-space:pre-wrap;font-size:12px}
+table.dataframe{border-collapse:collapse;font-size:13px;margin:.6em 0}
+table.dataframe td,table.dataframe th{padding:3px 8px;border-bottom:1px solid #e3e3e3;text-align:right}
+table.dataframe th{background:#f1f4f8}details{margin:.5em 0}summary{cursor:pointer;color:#08519c}
+"""
+
+
+def render_report(executed: Path, dest: Path, title: str = "Drought bulletin") -> Path:
+    """Executed notebook → self-contained HTML without code: figures embedded as PNG, inline style,
+    no script and nothing fetched from the internet (nbconvert's "basic" body in our own page)."""
+    import html as _html
+
     nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
-    html, _ = exporter.from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_html.escape(title)}"
+            f"</title><style>{REPORT_CSS}</style></head><body><main>{body}</main></body></html>")
     with atomic_path(dest) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_text(_home_tilde(page), encoding="utf-8")
     return dest

@@ -8,20 +8,24 @@ renames, so the store only ever receives complete files.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from . import chains
-from .archive import Archive, Month, grid_of, read_raster, write_raster
+from .archive import Archive, Month, grid_of, write_raster
 from .composites import Composite
 from .config import Config, ConfigError, Grid, LocalTile, load_config, parse_dekad
 from .dekads import Dekad
-from .local.preprocess import Processed, land_mask
+from .local.highres import Staged
+from .local.land import LandMask, worldcover_scenes
+from .local.preprocess import land_mask
 from .storage import atomic_path, write_text_atomic
 
 
@@ -53,17 +57,19 @@ class Context:
 
 
 def check_backend(cfg: Config) -> None:
-    """Stop early, with the key to change, when the configured backend cannot run here."""
-    if cfg.backend != "local":
-        raise ConfigError("backend: an Earth Engine run needs the download step, which this version does not "
-                          "have yet; review the graphs with --dry-run, or use backend: local with paths.scenes")
-    if cfg.paths.scenes is None:
+    """Stop early, naming what to fix, when the configured backend cannot run: the local backend needs
+    its scene store; Earth Engine needs credentials that Google accepts (AuthError)."""
+    if cfg.backend == "earthengine":
+        from .ee.session import initialize
+
+        initialize(cfg)
+    elif cfg.paths.scenes is None:
         raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
 
 
 def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
     """Load and validate the parameters and the dekad, as every notebook's first call."""
-    cfg = load_config(params)
+    cfg = load_config(os.path.expanduser(params))
     d = parse_dekad(dekad)
     if cfg.backend == "earthengine":
         from .ee.session import initialize
@@ -73,7 +79,7 @@ def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = N
         raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
     if d.end >= cfg.today():
         raise ConfigError(f"dekad: {d.label} is not complete yet on {cfg.today()} (it ends {d.end})")
-    work = Path(work_dir) if work_dir else cfg.paths.output / "work" / d.label
+    work = Path(os.path.expanduser(work_dir)) if work_dir else cfg.paths.output / "work" / d.label
     work.mkdir(parents=True, exist_ok=True)
     return Context(cfg, d, work)
 
@@ -119,65 +125,60 @@ def run_global(ctx: Context) -> GlobalResult:
     for period, comp in ((d, comp_d), (Month(d.year, d.month), comp_m)):
         if comp is None:
             continue
-        for index, sensor in (("NDWI", sensors[0]), ("LST", sensors[1])):
+        for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
+            if index not in comp.mean:
+                continue
             write_raster(ctx.staged.global_composite(sensor, index, period), [comp.mean[index], comp.count[index]],
                          [index, "count"], grid, {"IMAGES": len(comp.images), "PERIOD": getattr(period, "label", "")})
     ctx.note("global", {"images": comp_d.n_images, "month_images": comp_m.n_images if comp_m else None,
                         "sensors": list(sensors), "availability": avail.as_rows()})
+    ctx.note("inputs", sorted(set(ctx.notes().get("inputs", [])) | set(avail.inputs)))
     return GlobalResult(comp_d, comp_m, sensors, avail, land)
 
 
 # --------------------------------------------------------------------------------------------
 # Local chain
 # --------------------------------------------------------------------------------------------
-def _scene_file(ctx: Context, tile: LocalTile, p: Processed) -> Path:
-    return ctx.work / "scenes" / tile.id / f"{p.day.isoformat()}_{p.product}_{p.scene_id}.tif"
+def _tile_land(ctx: Context, tile: LocalTile) -> LandMask:
+    """The tile's land mask, staged once as a GeoTIFF and read by window (a 10 m tile's mask is
+    ~340 MB as an array). Cached under ``<output>/cache/land``, keyed by the grid and WorldCover."""
+    root = ctx.cfg.paths.scenes
+    assert root is not None
+    key = repr(tile.grid) + "".join(f"{s.collection}/{s.index}" for ss in worldcover_scenes(root).values() for s in ss)
+    name = f"{tile.id}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.tif"
+    return LandMask.staged(root, tile.grid, ctx.cfg.paths.output / "cache" / "land" / name)
 
 
 def run_highres(ctx: Context, sensors: tuple[str, ...]) -> dict[str, chains.Availability]:
-    """Preprocess the high-resolution scenes of ``sensors`` for every tile; stage them in the work folder."""
+    """Preprocess the high-resolution scenes of ``sensors`` for every tile; stage them in the work
+    folder, each written window by window."""
     out = {}
     for tile in ctx.cfg.local_chain.tiles:
-        images, avail = chains.highres_scenes(ctx.cfg, tile, ctx.dekad, sensors, land_for(ctx.cfg, tile.grid))
         folder = ctx.work / "scenes" / tile.id
         for old in folder.glob("*.tif") if folder.is_dir() else []:
             if old.name.split("_")[1] in {s for s in ("S2", "L7", "L8", "L9") if s in sensors}:
                 old.unlink()
-        for p in images:
-            write_raster(_scene_file(ctx, tile, p), [p.values["NDVI"], p.values["NDWI"]], ["NDVI", "NDWI"],
-                         tile.grid, {"DAY": p.day.isoformat(), "PRODUCT": p.product, "SENSOR": p.sensor,
-                                     "SCENE": p.scene_id, "TIME_START": p.time_start.isoformat()})
+        _, avail = chains.highres_scenes(ctx.cfg, tile, ctx.dekad, sensors, _tile_land(ctx, tile), folder)
         ctx.note(f"highres_{'_'.join(sensors)}_{tile.id}", avail.as_rows())
         out[tile.id] = avail
     return out
 
 
-def staged_scenes(ctx: Context, tile: LocalTile) -> list[Processed]:
-    out = []
-    for f in sorted((ctx.work / "scenes" / tile.id).glob("*.tif")):
-        data, tags = read_raster(f)
-        out.append(Processed(tags["PRODUCT"], tags["SENSOR"], tags["SCENE"],
-                             datetime.fromisoformat(tags["TIME_START"]), date.fromisoformat(tags["DAY"]),
-                             {"NDVI": data[0], "NDWI": data[1]}))
-    return out
+def staged_scenes(ctx: Context, tile: LocalTile) -> list[Staged]:
+    """The scenes staged for ``tile`` (their tags only; pixels are read by window)."""
+    return [Staged.from_file(f) for f in sorted((ctx.work / "scenes" / tile.id).glob("*.tif"))]
 
 
 def run_local_composite(ctx: Context) -> dict[str, Composite]:
-    """Dekad composite of the staged S2 + Landsat scenes with window widening, per tile."""
+    """Dekad composite of the staged S2 + Landsat scenes with window widening, per tile, written
+    window by window into the work folder's archive mirror."""
     out = {}
     windows = {}
     for tile in ctx.cfg.local_chain.tiles:
-        land = land_for(ctx.cfg, tile.grid)
-        comp = chains.local_composite(ctx.cfg, ctx.dekad, staged_scenes(ctx, tile), land)
-        if comp.n_images == 0:
-            raise chains.NoDataError(f"local chain, tile {tile.id}, {ctx.dekad.label}: no usable Sentinel-2 or "
-                                     "Landsat scene even over the whole month; nothing written")
+        paths = {i: ctx.staged.local_composite(tile.id, i, ctx.dekad) for i in ("NDVI", "NDWI")}
+        comp = chains.write_local_composite(ctx.cfg, ctx.dekad, tile, staged_scenes(ctx, tile),
+                                            _tile_land(ctx, tile), paths)
         ctype = comp.composite_type(ctx.dekad)
-        for index in ("NDVI", "NDWI"):
-            write_raster(ctx.staged.local_composite(tile.id, index, ctx.dekad), [comp.mean[index], comp.count[index]],
-                         [index, "count"], tile.grid,
-                         {"COMPOSITE_TYPE": ctype, "IMAGES": comp.n_images,
-                          "WINDOW": f"{comp.window[0]}/{comp.window[1]}" if comp.window else ""})
         windows[tile.id] = {"type": ctype, "images": comp.n_images, "level": comp.level or "dekad",
                             "window": [str(w) for w in comp.window] if comp.window else None}
         out[tile.id] = comp

@@ -2,6 +2,8 @@ import os
 
 os.environ.setdefault("NO_GCE_CHECK", "true")  # before any import of ee (ARCHITECTURE.md §5)
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -27,20 +29,38 @@ def demo_params(tmp: Path, **overrides) -> Path:
 
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory):
-    """The demo archive reduced to mid-February - March of 2021-2024 (enough for the March dekads of
-    2024 with a 3-year reference), with the reference composites built by ``backfill``."""
+    """The demo archive reduced to 21 January - March of 2021-2024 (enough for 2024-02-D1, before the
+    injected drought, and the March dekads in it, with a 3-year reference), with the reference
+    composites built by ``backfill``."""
     from eo4dm_helpers.config import load_config
     from eo4dm_helpers.dekads import Dekad
     from eo4dm_helpers.sample import build_demo_archive
+    from eo4dm_helpers.drought import backfill_indicators
     from eo4dm_helpers.workflow import backfill
 
     tmp = tmp_path_factory.mktemp("demo")
     params = demo_params(tmp)
     cfg = load_config(params)
     for year in (2021, 2022, 2023, 2024):
-        build_demo_archive(cfg, start=date(year, 2, 15), end=date(year, 3, 31))
-        backfill(cfg, Dekad(year, 3, 1), Dekad(year, 3, 1 if year == 2024 else 2), log=lambda m: None)
+        build_demo_archive(cfg, start=date(year, 1, 21), end=date(year, 3, 31))
+        for first, last in ((Dekad(year, 2, 1), Dekad(year, 2, 1)), (Dekad(year, 3, 1), Dekad(year, 3, 2))):
+            backfill(cfg, first, last if year < 2024 else min(last, Dekad(2024, 3, 1)), log=lambda m: None)
+    backfill_indicators(cfg, Dekad(2024, 2, 1), Dekad(2024, 3, 1), log=lambda m: None)
     return params
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def demo_run(small_demo):
+    """``run_all.py`` on ``small_demo`` for 2024-03-D2, once per session (tests/test_run_all.py,
+    tests/test_report_browser.py): ``(params, completed process)``."""
+    res = _run("--params", str(small_demo), "--dekad", "2024-03-D2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return small_demo, res
 
 
 @pytest.fixture

@@ -110,13 +110,15 @@ def test_google_harness_still_has_the_private_names_we_use():
 
 def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_GCE_CHECK": "true"}  # no key, no user creds
-    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--params", str(ROOT / "params" /
-                          "new_caledonia.yaml"), "--dekad", "2024-03-D2", "--dry-run", "--plan-dir", str(tmp_path / "p")],
+    params = ROOT / "params" / "new_caledonia.yaml"
+    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--dekad", "2024-03-D2",
+                          "--dry-run", "--plan-dir", str(tmp_path / "p")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     names = sorted(p.stem for p in (tmp_path / "p").glob("*.json"))
-    assert names == ["global_MODIS_LST_202403_COMPD2", "global_MODIS_NDWI_202403_COMPD2",
-                     "local_82075_LS2_NDVI_202403_COMPD2", "local_82075_LS2_NDWI_202403_COMPD2"]
+    assert names == ["global_MODIS_LST_202403_COMPD2", "global_MODIS_NDVI_202403_COMPD2",
+                     "global_MODIS_NDWI_202403_COMPD2", "local_82075_LS2_NDVI_202403_COMPD2",
+                     "local_82075_LS2_NDWI_202403_COMPD2"]
     graph = json.loads((tmp_path / "p" / "global_MODIS_NDWI_202403_COMPD2.json").read_text())
     assert "values" in graph and "2024-03-10T13:00:00Z" in json.dumps(graph)
     summary = (tmp_path / "p" / "local_82075_LS2_NDWI_202403_COMPD2.txt").read_text()

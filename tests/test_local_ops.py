@@ -54,3 +54,40 @@ def test_focal_mode_fill_takes_the_majority():
     valid[:, 4] = False
     out, ok = ops.focal_mode_fill(q, valid, 2, 1)
     assert ok.all() and (out[:, 4] == 1).all()
+
+
+@pytest.mark.parametrize("density", [0.02, 0.3, 0.9])
+def test_disk_morphology_equals_scipy_binary_morphology(density):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(int(density * 100))
+    m = rng.random((61, 47)) < density
+    for r in (1, 4, 10):
+        disk = ops._disk(r)
+        np.testing.assert_array_equal(ops.erode_disk(m, r), ndimage.binary_erosion(m, disk, border_value=0))
+        np.testing.assert_array_equal(ops.dilate_disk(m, r), ndimage.binary_dilation(m, disk))
+    assert not ops.dilate_disk(np.zeros((5, 5), bool), 3).any()
+    tiny = rng.random((3, 2)) < 0.5  # smaller than the disk
+    np.testing.assert_array_equal(ops.dilate_disk(tiny, 10), ndimage.binary_dilation(tiny, ops._disk(10)))
+    np.testing.assert_array_equal(ops.erode_disk(tiny, 10), ndimage.binary_erosion(tiny, ops._disk(10)))
+
+
+def test_box_sum_is_the_same_inside_a_window_as_on_the_whole_array():
+    rng = np.random.default_rng(1)
+    a = rng.random((80, 90))
+    whole = ops.box_sum(a, 2)
+    part = ops.box_sum(a[10:60, 20:70], 2)
+    np.testing.assert_array_equal(part[2:-2, 2:-2], whole[12:58, 22:68])  # bit-identical away from the edge
+    np.testing.assert_allclose(whole[40, 40], a[38:43, 38:43].sum())
+
+
+def test_focal_mean_fill_of_a_stack_equals_each_layer_alone():
+    rng = np.random.default_rng(2)
+    a = rng.random((2, 30, 40)).astype(np.float32)
+    a[:, :, 10:16] = np.nan
+    shared = a.copy()  # same gaps in both layers: one count for both
+    a[1, 3, 3] = np.nan  # different gaps per layer: counts per layer
+    for stack in (a, shared):
+        both = ops.focal_mean_fill(stack, 1, 5)
+        for k in range(2):
+            np.testing.assert_array_equal(both[k], ops.focal_mean_fill(stack[k], 1, 5))

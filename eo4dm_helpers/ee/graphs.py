@@ -246,12 +246,17 @@ def local_dekad_composite(cfg: Config, tile: LocalTile, dekad: Dekad) -> ee.Imag
 # --------------------------------------------------------------------------------------------
 # Global chain: MODIS / VIIRS (DOMAIN.md §1.3)
 # --------------------------------------------------------------------------------------------
-def ndwi_daily(product: P.Product, land: ee.Image, lo: str, hi: str, region: ee.Geometry) -> ee.ImageCollection:
+def reflectance_daily(product: P.Product, land: ee.Image, lo: str, hi: str,
+                      region: ee.Geometry) -> ee.ImageCollection:
+    """Daily NDWI (and NDVI) with each index's QA rules and the land mask (DOMAIN.md §1.3)."""
     def prep(img: ee.Image) -> ee.Image:
-        keep = keep_all(img, product.rules).And(land)
-        ndwi = index_image(scaled(img, product), product, product.indices[0]).updateMask(keep)
-        ndwi = ndwi.updateMask(ndwi.abs().lte(P.OUTLIER_INDEX_MAX))
-        return ndwi.toFloat().copyProperties(img, ["system:time_start"])
+        sc = scaled(img, product)
+        bands = []
+        for index in product.indices:
+            keep = keep_all(img, product.rules_for(index.name)).And(land)
+            im = index_image(sc, product, index).updateMask(keep)
+            bands.append(im.updateMask(im.abs().lte(P.OUTLIER_INDEX_MAX)).toFloat())
+        return ee.Image.cat(bands).copyProperties(img, ["system:time_start"])
 
     return ee.ImageCollection(product.collection).filterBounds(region).filterDate(lo, hi).map(prep)
 
@@ -279,7 +284,7 @@ def medium_daily(cfg: Config, first: date, last: date) -> ee.ImageCollection:
     for ndwi_s, lo_d, hi_d in _active(gc.ndwi_sensors, first, last):
         for lst_s, lo2, hi2 in _active(gc.lst_sensors, lo_d, hi_d):
             lo, hi = utc_window(lo2, hi2, cfg.timezone)
-            ndwi = ndwi_daily(P.MEDIUM_RES_NDWI[ndwi_s.name][0], land, lo, hi, region)
+            ndwi = reflectance_daily(P.MEDIUM_RES_NDWI[ndwi_s.name][0], land, lo, hi, region)
             lst_cols = [lst_daily(p, land, lo, hi, region, gc.lst_qc_mask) for p in P.MEDIUM_RES_LST[lst_s.name]]
             lst = lst_cols[0]
             for c in lst_cols[1:]:
@@ -299,17 +304,19 @@ def medium_daily(cfg: Config, first: date, last: date) -> ee.ImageCollection:
 
 
 def _combine_day(img: ee.Image) -> ee.Image:
-    ndwi = ee.Image(img).select("NDWI")
+    ndwi, ndvi = ee.Image(img).select("NDWI"), ee.Image(img).select("NDVI")
     lst = ee.ImageCollection.fromImages(ee.List(img.get("lst"))).mean().rename("LST")
     both = ndwi.mask().And(lst.mask())  # common mask qmask_all (DOMAIN.md §1.3)
-    return ee.Image.cat([ndwi, lst]).updateMask(both).copyProperties(img, ["system:time_start"])
+    ndvi = ndvi.updateMask(lst.mask())  # NDVI (standard convention) shares the LST mask too
+    return ee.Image.cat([ndwi.updateMask(both), ndvi, lst.updateMask(both)]).copyProperties(
+        img, ["system:time_start"])
 
 
 def global_composite(cfg: Config, first: date, last: date) -> ee.Image:
-    """Mean + count of NDWI and LST over the daily images of [first, last] (a dekad or a month:
+    """Mean + count of NDWI, NDVI and LST over the daily images of [first, last] (a dekad or a month:
     the month is built from all valid daily images, not from the dekads, DOMAIN.md §1.5)."""
     col = medium_daily(cfg, first, last)
-    return mean_count(col, ("NDWI", "LST")).set("images", col.size()).clip(grid_region(cfg.global_chain.grid))
+    return mean_count(col, ("NDWI", "NDVI", "LST")).set("images", col.size()).clip(grid_region(cfg.global_chain.grid))
 
 
 # --------------------------------------------------------------------------------------------

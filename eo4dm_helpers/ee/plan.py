@@ -45,7 +45,14 @@ class ExportPlan:
             f"dimensions: {g.width} x {g.height} px",
             f"region:     {list(g.bounds)} in {g.crs}",
             f"size:       {size_mb:.1f} MB uncompressed",
+            "method:     {}: {}".format(*_choose_method(self)),
         ]) + "\n"
+
+
+def _choose_method(plan: ExportPlan):
+    from .transfer import choose_method  # transfer imports this module
+
+    return choose_method(plan)
 
 
 def output_grid(configured: Grid, existing: Path | None) -> Grid:
@@ -91,7 +98,7 @@ def plan_global(cfg: Config, dekad: Dekad) -> list[ExportPlan]:
             periods.append((Month(dekad.year, dekad.month), month_bounds(dekad)))
         for period, (first, last) in periods:
             comp = graphs.global_composite(cfg, first, last)
-            for index, sensor in (("NDWI", sensors[0]), ("LST", sensors[1])):
+            for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
                 path = arch.global_composite(sensor, index, period)
                 plans.append(ExportPlan(f"global_{path.stem}", path, comp.select([index, f"{index}_count"]),
                                         grid, (index, f"{index}_count"), f"{first} to {last}"))

@@ -58,3 +58,24 @@ def scene_rows(ctx: Context, sensors: tuple[str, ...], io: EarthEngineIO | None 
     info = (io or LiveIO()).compute_value(sizes)
     return [{"tile": k, "sensors": ", ".join(sensors), "window": f"{first} to {last}", "scenes kept": v}
             for k, v in info.items()]
+
+
+def download(ctx: Context) -> list[Path]:
+    """Bring the dekad's composites home into the archive (direct tiled download or Drive export,
+    resumable; DOMAIN.md §5.5). The plans are rebuilt: building graphs costs no request."""
+    from .io import PyDrive2Drive
+    from .plan import plan_dekad
+    from .session import key_path
+    from .transfer import download_dekad
+
+    cfg, dl = ctx.cfg, ctx.cfg.download
+    plans = plan_dekad(cfg, ctx.dekad)
+    drive = None
+    if dl.method != "direct":
+        if dl.drive_auth == "service_account" and key_path(cfg) is not None:
+            drive = PyDrive2Drive.service_account(key_path(cfg))
+        elif dl.drive_client_secrets is not None and dl.drive_token is not None:
+            drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
+    return download_dekad(plans, ctx.work, cfg.paths.archive, LiveIO(drive=drive),
+                          method=None if dl.method == "auto" else dl.method, concurrency=dl.concurrency,
+                          drive_folder=dl.drive_folder)

@@ -13,7 +13,9 @@ Sidecar (UTF-8 JSON)::
      "bands": {"B4": {"file": "<name>.tif", "band": 1, "dtype": "uint16"}, ...}}
 
 Several files per scene let bands keep their Earth Engine data types (MOD09GA mixes int16,
-uint16 and uint32), as real Landsat deliveries keep one file per band.
+uint16 and uint32), as real Landsat deliveries keep one file per band. ``file`` may be an absolute
+path: ``scene_from_files`` + ``register_scene`` index GeoTIFF/COG files a user already has (one file
+per band as ESPA delivers them, or multi-band files) without copying them.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window as RioWindow
 
 from ..config import Grid
 from ..storage import atomic_path
@@ -96,33 +101,111 @@ def find_scene(root: Path, collection: str, index: str, year: int) -> Scene | No
     return _sidecar(p) if p.exists() else None
 
 
-def read_bands(scene: Scene, names: Iterable[str], grid: Grid) -> dict[str, np.ndarray]:
-    """Read bands onto ``grid`` with nearest-neighbour resampling (Earth Engine's default).
+# Exact coordinate transformation when the scene and the grid CRSs differ: GDAL's default
+# approximation (0.125 px) depends on the requested window, so windowed reads would not reproduce a
+# whole-grid read pixel for pixel. Same-CRS reads are affine and unaffected.
+EXACT_TOLERANCE = 1e-9
 
-    Pixels outside the scene footprint are returned as the band's nodata (0 where undefined),
-    which every product's rules treat as fill.
+
+class SceneReader:
+    """Reads bands of one scene onto ``grid`` window by window (nearest neighbour, Earth Engine's
+    default resampling; DOMAIN.md §1.4 output grid). One ``WarpedVRT`` per file is opened on first
+    use and kept until ``close``, so a window read only warps that window.
+
+    Pixels outside the scene footprint are the band's nodata (0 where undefined), which every
+    product's rules treat as fill.
     """
-    names = list(names)
-    by_file: dict[str, list[str]] = {}
-    for n in names:
-        by_file.setdefault(str(scene.path_of(n)), []).append(n)
-    out: dict[str, np.ndarray] = {}
-    dst_transform = Affine(*grid.transform)
-    for fname, bands in by_file.items():
-        try:
-            with rasterio.open(fname) as src:
-                vrt_opts = dict(crs=grid.crs, transform=dst_transform, width=grid.width, height=grid.height,
-                                resampling=Resampling.nearest)
-                if src.nodata is None:
-                    vrt_opts["nodata"] = 0
-                with WarpedVRT(src, **vrt_opts) as vrt:
-                    idx = [int(scene.bands[b]["band"]) for b in bands]
-                    data = vrt.read(idx)
-        except rasterio.errors.RasterioIOError as exc:
-            raise SceneError(f"{fname}: cannot read scene file ({exc})") from None
-        for b, arr in zip(bands, data, strict=True):
-            out[b] = arr.astype(scene.bands[b].get("dtype", arr.dtype), copy=False)
-    return out
+
+    def __init__(self, scene: Scene, grid: Grid):
+        self.scene, self.grid = scene, grid
+        self._open: dict[str, tuple[Any, WarpedVRT]] = {}
+
+    def __enter__(self) -> SceneReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for src, vrt in self._open.values():
+            vrt.close()
+            src.close()
+        self._open.clear()
+
+    def _vrt(self, fname: str) -> WarpedVRT:
+        if fname not in self._open:
+            try:
+                src = rasterio.open(fname)
+            except rasterio.errors.RasterioIOError as exc:
+                raise SceneError(f"{fname}: cannot read scene file ({exc})") from None
+            g = self.grid
+            opts: dict[str, Any] = dict(crs=g.crs, transform=Affine(*g.transform), width=g.width, height=g.height,
+                                        resampling=Resampling.nearest)
+            if src.nodata is None:
+                opts["nodata"] = 0
+            if src.crs != CRS.from_user_input(g.crs):
+                opts["tolerance"] = EXACT_TOLERANCE
+            self._open[fname] = (src, WarpedVRT(src, **opts))
+        return self._open[fname][1]
+
+    def footprint(self, names: Iterable[str]) -> tuple[float, float, float, float]:
+        """Bounds (in the grid CRS) of the files holding ``names``."""
+        boxes = []
+        for fname in {str(self.scene.path_of(n)) for n in names}:
+            self._vrt(fname)
+            src = self._open[fname][0]
+            boxes.append(transform_bounds(src.crs, self.grid.crs, *src.bounds, densify_pts=21))
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    def read(self, names: Iterable[str], window: RioWindow | None = None) -> dict[str, np.ndarray]:
+        """Bands ``names`` over ``window`` of the grid (the whole grid when None)."""
+        by_file: dict[str, list[str]] = {}
+        for n in names:
+            by_file.setdefault(str(self.scene.path_of(n)), []).append(n)
+        out: dict[str, np.ndarray] = {}
+        for fname, bands in by_file.items():
+            idx = [int(self.scene.bands[b].get("band", 1)) for b in bands]
+            try:
+                data = self._vrt(fname).read(idx, window=window)
+            except rasterio.errors.RasterioIOError as exc:
+                raise SceneError(f"{fname}: cannot read scene file ({exc})") from None
+            for b, arr in zip(bands, data, strict=True):
+                out[b] = arr.astype(self.scene.bands[b].get("dtype", arr.dtype), copy=False)
+        return out
+
+
+def read_bands(scene: Scene, names: Iterable[str], grid: Grid) -> dict[str, np.ndarray]:
+    """Read bands onto the whole of ``grid`` (see ``SceneReader``)."""
+    with SceneReader(scene, grid) as r:
+        return r.read(names)
+
+
+def scene_from_files(collection: str, index: str, time_start: datetime, files: Mapping[str, str | Path | tuple],
+                     properties: Mapping[str, Any] | None = None) -> Scene:
+    """A scene over files a user already has: ``files`` maps a band name to a path (band 1) or to
+    ``(path, band number)``. Nothing is copied."""
+    if time_start.tzinfo is None:
+        raise ValueError("time_start must be timezone-aware (UTC)")
+    bands = {}
+    for name, f in files.items():
+        path, band = (f if isinstance(f, tuple) else (f, 1))
+        bands[name] = {"file": str(Path(path).resolve()), "band": int(band)}
+    return Scene(collection, index, time_start.astimezone(UTC), dict(properties or {}), bands, Path("/"))
+
+
+def register_scene(root: Path, scene: Scene) -> Path:
+    """Write the sidecar of ``scene`` (e.g. from ``scene_from_files``) into the store at ``root``, so
+    ``list_scenes`` finds it; its files stay where they are (absolute paths in the sidecar)."""
+    folder = collection_dir(root, scene.collection) / f"{scene.time_start.year:04d}"
+    bands = {n: {**b, "file": str(scene.path_of(n).resolve())} for n, b in scene.bands.items()}
+    meta = {"collection": scene.collection, "system:index": scene.index,
+            "system:time_start": int(round(scene.time_start.timestamp() * 1000)),
+            "properties": dict(scene.properties), "bands": bands}
+    side = folder / f"{scene.index}.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(side) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+    return side
 
 
 def write_scene(
@@ -173,4 +256,5 @@ def scene_count(root: Path) -> int:
     return sum(1 for _ in Path(root).rglob("*.json")) if Path(root).exists() else 0
 
 
-__all__ = ["Scene", "SceneError", "find_scene", "list_scenes", "read_bands", "write_scene"]
+__all__ = ["Scene", "SceneError", "SceneReader", "find_scene", "list_scenes", "read_bands", "register_scene",
+           "scene_from_files", "write_scene"]

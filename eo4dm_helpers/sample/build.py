@@ -32,7 +32,7 @@ from .render import WORLDCOVER_GLOBAL_FACTOR, render_scene
 from .territory import DEMO_DROUGHT, outline_geojson, zones_geojson
 from .world import SPAN_END, SPAN_START
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: MOD09GA sur_refl_b01 and VNP09GA I1 (NDVI)
 MANIFEST = "manifest.json"
 Progress = Callable[[int, int], None]
 # (product key, local date ISO) or ("WorldCover", "<version>:<grid name>")
@@ -153,13 +153,16 @@ def build_demo_archive(
     """Write every missing scene of the demo archive (local dates ``start``-``end``, default the whole
     span), ``outline.geojson``, ``zones.geojson`` and, last, ``manifest.json``. Returns the root.
 
-    A scene whose sidecar exists is skipped (``force`` rewrites it); the manifest is removed while
-    scenes are being written. ``progress(done, total)`` counts scenes written. Output bytes depend
+    A scene whose sidecar exists is skipped (``force`` rewrites it); the manifest is marked incomplete
+    while scenes are being written. ``progress(done, total)`` counts scenes written. Output bytes depend
     only on the configuration grids, never on the order of work or the number of ``workers``
     (default: up to 2 processes).
     """
     start, end = max(start or SPAN_START, SPAN_START), min(end or SPAN_END, SPAN_END)
     root = _root(cfg)
+    old = read_manifest(cfg)
+    if old is not None and old.get("version") != GENERATOR_VERSION:
+        force = True  # scenes of another generator version are rewritten, never mixed
     plan = _plan(cfg, start, end)
     todo = [(task, len(outs)) for task, outs in plan if force or not all(side.exists() for _, side in outs)]
     if _is_complete(cfg):  # a partial run over a complete archive keeps its manifest
@@ -168,8 +171,8 @@ def build_demo_archive(
         counts: Counter[str] = Counter(coll for _, outs in plan for coll, _ in outs)
         manifest_text = _dumps(_manifest(cfg, start, end, counts))
     root.mkdir(parents=True, exist_ok=True)
-    if todo:
-        (root / MANIFEST).unlink(missing_ok=True)
+    if todo:  # while scenes are written the manifest says so, and which generator version writes them
+        (root / MANIFEST).write_text(_dumps({"version": GENERATOR_VERSION, "complete": False}), encoding="utf-8")
     _write_if_changed(root / "outline.geojson", _dumps(outline_geojson()))
     _write_if_changed(root / "zones.geojson", _dumps(zones_geojson()))
     done, total = 0, sum(n for _, n in todo)

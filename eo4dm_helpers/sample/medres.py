@@ -91,7 +91,8 @@ def render_mod09ga(day: date, grid: Grid) -> RenderedScene:
     qc[gap] = 0x3FFFFFFF  # MODLAND 3 + every band "not processed"
     qc[sky.cloud] = 2
     truth = base_truth(tr, ndwi_s, ndvi_s, sky) | {"fill": gap, "edge": sky.edge, "ring": sky.ring, "cirrus": cirrus}
-    bands = {"sur_refl_b02": dn(refl["nir"]), "sur_refl_b06": dn(refl["swir"]), "state_1km": state, "QC_500m": qc}
+    bands = {"sur_refl_b01": dn(refl["red"]), "sur_refl_b02": dn(refl["nir"]), "sur_refl_b06": dn(refl["swir"]),
+             "state_1km": state, "QC_500m": qc}
     return RenderedScene("MOD09GA", SAMPLE_PRODUCTS["MOD09GA"].collection, scene_index("MOD09GA", day),
                          acquisition_time("MOD09GA", day), {}, bands, truth, grid, day)
 
@@ -106,6 +107,7 @@ def render_vnp09ga(day: date, grid: Grid) -> RenderedScene:
     bad = few_pixels(rng, shape, int(rng.integers(2, 10)), ~tr.sea & ~sky.cloud) if rng.random() < 0.1 else \
         np.zeros(shape, bool)
     # DOMAIN.md §4.5: v002 reflectances are stored with the scale already applied (float)
+    i1 = np.round(refl["red"], 4).astype(np.float32)
     i2 = np.round(refl["nir"], 4).astype(np.float32)
     i3 = np.round(refl["swir"], 4).astype(np.float32)
     i3[bad] = 1.2
@@ -126,7 +128,7 @@ def render_vnp09ga(day: date, grid: Grid) -> RenderedScene:
     truth = base_truth(tr, ndwi_s, ndvi_s, sky) | {
         "fill": np.zeros(shape, bool), "ring": sky.ring, "cirrus": cirrus, "saturated": bad,
     }
-    bands = {"I2": i2, "I3": i3, "QF1": qf1, "QF2": qf2, "QF4": qf4, "QF7": qf7}
+    bands = {"I1": i1, "I2": i2, "I3": i3, "QF1": qf1, "QF2": qf2, "QF4": qf4, "QF7": qf7}
     return RenderedScene("VNP09GA", SAMPLE_PRODUCTS["VNP09GA"].collection, scene_index("VNP09GA", day),
                          acquisition_time("VNP09GA", day), {}, bands, truth, grid, day)
 

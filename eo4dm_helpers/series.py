@@ -1,0 +1,85 @@
+"""Time series for the bulletin: per-zone index of the current year against its reference envelope,
+and the territory-wide VHI timeline of the index page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .archive import Archive
+from .blocks import read_window
+from .config import Config
+from .dekads import Dekad, dekad_range
+from .indicators import CLASS_NAMES, CONVENTIONS, classify
+from .zones import Zone, zone_masks
+
+
+@dataclass
+class ZoneSeries:
+    """One zone, one index: the current year's dekad means and the min/mean/max of past years."""
+
+    zone: str
+    index: str
+    dekads: list[int] = field(default_factory=list)  # dekad of the year, 1..36
+    current: list[float] = field(default_factory=list)
+    env_min: list[float] = field(default_factory=list)
+    env_mean: list[float] = field(default_factory=list)
+    env_max: list[float] = field(default_factory=list)
+
+
+def _means(path, masks: dict[str, np.ndarray]) -> dict[str, float]:
+    v = read_window(path, None, (1,))[0]
+    out = {}
+    for name, m in masks.items():
+        sel = v[m]
+        sel = sel[~np.isnan(sel)]
+        out[name] = float(sel.mean()) if sel.size else np.nan
+    return out
+
+
+def zone_series(cfg: Config, upto: Dekad, index: str, zones: list[Zone], sensors: tuple[str, ...] = ("MODIS", "VIIRS"),
+                reference_years: list[int] | None = None) -> list[ZoneSeries]:
+    """Zone means of the global ``index`` composites for every dekad of ``upto``'s year up to it, and
+    the envelope over ``reference_years`` (default: every earlier year in the archive)."""
+    arch = Archive(cfg.paths.archive)
+    masks = zone_masks(zones, cfg.global_chain.grid)
+    out = {z.name: ZoneSeries(z.name, index) for z in zones}
+    for d in dekad_range(Dekad(upto.year, 1, 1), Dekad(upto.year, 12, 3)):
+        hist = arch.global_history(index, d, sensors)
+        years = [y for y in (reference_years or sorted(hist)) if y < upto.year and y in hist]
+        past = [_means(hist[y], masks) for y in years]
+        cur = _means(hist[upto.year], masks) if d <= upto and upto.year in hist else {}
+        k = (d.month - 1) * 3 + d.index
+        for name, s in out.items():
+            vals = np.array([p[name] for p in past], dtype=float)
+            vals = vals[~np.isnan(vals)]
+            s.dekads.append(k)
+            s.current.append(cur.get(name, np.nan))
+            s.env_min.append(float(vals.min()) if vals.size else np.nan)
+            s.env_mean.append(float(vals.mean()) if vals.size else np.nan)
+            s.env_max.append(float(vals.max()) if vals.size else np.nan)
+    return list(out.values())
+
+
+def vhi_timeline(cfg: Config) -> list[dict[str, object]]:
+    """Territory-wide VHI of every dekad in the archive: mean, share in drought (Moderate or worse), status."""
+    import rasterio
+
+    arch = Archive(cfg.paths.archive)
+    folder = arch.root / "indicators" / "global" / "dekad"
+    breaks = CONVENTIONS[cfg.indicators.convention].vhi_breaks
+    rows = []
+    for p in sorted(folder.glob("VHI_*.tif")) if folder.is_dir() else []:
+        label = p.stem.split("_")[1]  # YYYYMMDn
+        d = Dekad(int(label[:4]), int(label[4:6]), int(label[7]))
+        with rasterio.open(p) as src:
+            v = src.read(1, out_shape=(min(src.height, 1024), min(src.width, 1024))).astype(np.float32)
+            st = src.tags().get("STATUS", "")
+        codes = classify(v, breaks)
+        valid = codes > 0
+        rows.append({"dekad": d.label, "VHI": float(np.nanmean(v)) if valid.any() else np.nan,
+                     "% in drought": 100 * float(np.mean(codes[valid] <= 3)) if valid.any() else np.nan,
+                     "status": st, **{f"% {n}": 100 * float(np.mean(codes[valid] == i + 1)) if valid.any()
+                                      else np.nan for i, n in enumerate(CLASS_NAMES)}})
+    return rows
