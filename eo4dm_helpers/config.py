@@ -150,6 +150,15 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class AvailabilityRules:
+    """When a dekad is ready (EO4DM: every daily granule, >= 5 S2 scenes per tile, >= 2 Landsat)."""
+
+    s2_min: int = 5  # Sentinel-2 scenes (all MGRS tiles over the Landsat tile) in the dekad
+    landsat_min: int = 2  # Landsat scenes (all sensors, all overlapping paths) in the dekad
+    max_wait_days: int = 15  # after the dekad's end, process with what exists (and say so)
+
+
+@dataclass(frozen=True)
 class Download:
     """How Earth Engine composites come home (issue 6): direct tiled computePixels or Drive export."""
 
@@ -177,6 +186,7 @@ class Config:
     indicators: Indicators = field(default_factory=Indicators)
     credentials: Credentials = field(default_factory=Credentials)
     download: Download = field(default_factory=Download)
+    availability: AvailabilityRules = field(default_factory=AvailabilityRules)
     binning: Literal["local", "utc"] = "local"
     as_of: date | None = None  # "today" for the latest complete dekad; null = the real today
     history_start: date | None = None  # first day of the reference that `run_all.py --backfill` builds
@@ -364,6 +374,10 @@ def _check(obj: Any, p: str) -> None:
                 _fail(p, "end_year", f"is before start_year ({obj.end_year} < {obj.start_year})")
         if obj.min_years < 1:
             _fail(p, "min_years", f"must be at least 1, got {obj.min_years}")
+    if isinstance(obj, AvailabilityRules):
+        for name in ("s2_min", "landsat_min", "max_wait_days"):
+            if getattr(obj, name) < 0:
+                _fail(p, name, f"must be >= 0, got {getattr(obj, name)}")
     if isinstance(obj, Download) and obj.concurrency < 1:
         _fail(p, "concurrency", f"must be at least 1, got {obj.concurrency}")
     if isinstance(obj, Indicators):

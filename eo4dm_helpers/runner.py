@@ -41,7 +41,7 @@ class StepFailed(RuntimeError):
 @dataclass
 class DekadRun:
     dekad: Dekad
-    report: Path
+    report: Path | None  # None when the mode runs no report (indices)
     timings: dict[str, float]
 
 
@@ -50,14 +50,20 @@ def report_path(cfg: Config, dekad: Dekad) -> Path:
 
 
 def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[str, ...] = NOTEBOOKS,
-              notebook_dir: Path = NOTEBOOK_DIR, log=print) -> DekadRun:
-    """Run every notebook for one dekad, then render the report notebook to HTML."""
+              notebook_dir: Path = NOTEBOOK_DIR, log=print, notes: dict | None = None) -> DekadRun:
+    """Run the notebooks for one dekad, then render the report notebook to HTML (when it ran).
+
+    ``notes`` are facts for the report known before the notebooks run (e.g. the availability check).
+    """
     run_dir = cfg.paths.output / "runs" / dekad.label
     work = cfg.paths.output / "work" / dekad.label
     if work.exists():  # leftovers of an interrupted run: start the dekad afresh
         shutil.rmtree(work)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_temporaries(run_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    for key, value in (notes or {}).items():
+        _note(work, key, value)
     timings: dict[str, float] = {}
     _kernel_uses_this_python()
     os.environ["EO4DM_HEADLESS"] = "1"  # notebooks show static maps instead of interactive ones
@@ -84,11 +90,13 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
             raise StepFailed(name, None, scrub(f"{exc.__class__.__name__}: {exc}", secrets), dst) from None
         scrub_file(dst, secrets)
         timings[name] = round(time.perf_counter() - t0, 2)
-    out = render_report(run_dir / f"{notebooks[-1]}.ipynb", report_path(cfg, dekad),
-                        f"Drought bulletin {cfg.territory.name} {dekad.label}")
-    from .report_index import render_index
+    out = None
+    if notebooks[-1] == NOTEBOOKS[-1]:
+        out = render_report(run_dir / f"{notebooks[-1]}.ipynb", report_path(cfg, dekad),
+                            f"Drought bulletin {cfg.territory.name} {dekad.label}")
+        from .report_index import render_index
 
-    render_index(cfg)
+        render_index(cfg)
     shutil.rmtree(work, ignore_errors=True)
     return DekadRun(dekad, out, timings)
 
