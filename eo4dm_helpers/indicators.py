@@ -72,33 +72,39 @@ class RefStats:
 class RefAccumulator:
     """Adds one reference year at a time (value, count): min, max, mean, std, n, QSCORE.
 
-    Sums are taken in float32 on values shifted by each pixel's first valid value (the "shifted data"
-    variance algorithm): the variance keeps float32 precision (error ~1e-6 for LST ~ 28 ± 2 °C over 24
-    years, where unshifted float32 sums lose ~3e-4) at half the memory traffic of float64.
+    Sums are taken in float32 on values shifted by the mean of the first year (the "shifted data"
+    variance algorithm): the variance keeps float32 precision (error ~1e-5 relative for LST ~ 28 ± 2 °C
+    over 24 years, where unshifted float32 sums lose ~3e-4) at half the memory traffic of float64.
     """
 
     def __init__(self, shape: tuple[int, ...]):
         self.mn = np.full(shape, np.inf, np.float32)
         self.mx = np.full(shape, -np.inf, np.float32)
-        self.shift = np.zeros(shape, np.float32)
+        self.shift: np.float32 | None = None
         self.s = np.zeros(shape, np.float32)
         self.ss = np.zeros(shape, np.float32)
         self.n = np.zeros(shape, np.int16)
         self.q = np.zeros(shape, np.float32)
+        self._tmp = np.empty(shape, np.float32)
         self.years = 0
 
     def add(self, value: np.ndarray, count: np.ndarray, ndays: int) -> None:
-        ok = value == value  # not NaN
-        np.copyto(self.shift, value, where=ok & (self.n == 0))
+        if self.shift is None:
+            with np.errstate(all="ignore"):
+                m = np.nanmean(value) if np.isfinite(value).any() else 0.0
+            self.shift = np.float32(m)
         d = value - self.shift
+        ok = d == d  # not NaN
+        self.n += ok
+        np.fmin(self.mn, value, out=self.mn)  # fmin/fmax ignore NaN
+        np.fmax(self.mx, value, out=self.mx)
         np.nan_to_num(d, copy=False)  # a year without a value adds nothing
         self.s += d
         d *= d
         self.ss += d
-        self.n += ok
-        np.fmin(self.mn, value, out=self.mn)  # fmin/fmax ignore NaN
-        np.fmax(self.mx, value, out=self.mx)
-        self.q += np.nan_to_num(count) * np.float32(1.0 / ndays)
+        np.fmax(count, 0, out=self._tmp)  # NaN counts count as 0
+        self._tmp *= np.float32(1.0 / ndays)
+        self.q += self._tmp
         self.years += 1
 
     def finish(self, min_years: int = 1) -> RefStats:
@@ -110,8 +116,9 @@ class RefAccumulator:
             m = self.s / n
             var = np.maximum(self.ss / n - m * m, 0.0)
         nan = np.float32(np.nan)
+        shift = self.shift if self.shift is not None else np.float32(0)
         return RefStats(min=np.where(enough, self.mn, nan), max=np.where(enough, self.mx, nan),
-                        mean=np.where(enough, self.shift + m, nan), std=np.where(enough, np.sqrt(var), nan),
+                        mean=np.where(enough, shift + m, nan), std=np.where(enough, np.sqrt(var), nan),
                         n=n, qscore=self.q / np.float32(max(self.years, 1)))
 
 

@@ -34,8 +34,8 @@ def small_demo(tmp_path_factory):
     composites built by ``backfill``."""
     from eo4dm_helpers.config import load_config
     from eo4dm_helpers.dekads import Dekad
-    from eo4dm_helpers.sample import build_demo_archive
     from eo4dm_helpers.drought import backfill_indicators
+    from eo4dm_helpers.sample import build_demo_archive
     from eo4dm_helpers.workflow import backfill
 
     tmp = tmp_path_factory.mktemp("demo")
