@@ -30,7 +30,7 @@ from .storage import atomic_path
 GLOBAL_SENSORS = ("MODIS", "VIIRS")
 # Float rasters of the store: ZSTD with the floating-point predictor writes ~5x faster than DEFLATE at
 # the same size and reads ~2x faster (bench/indicators.py); GDAL >= 2.3 reads it.
-COMPRESSION = {"compress": "zstd", "zstd_level": 3, "predictor": 3, "num_threads": "all_cpus"}
+CODEC = {"compress": "zstd", "zstd_level": 3}
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def write_raster(path: Path, bands: Sequence[np.ndarray], names: Sequence[str], 
                          f"{(grid.height, grid.width)}")
     profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=len(bands), dtype="float32",
                    crs=grid.crs, transform=Affine(*grid.transform), nodata=nodata, tiled=True, blockxsize=256,
-                   blockysize=256, **COMPRESSION)
+                   blockysize=256, predictor=3, num_threads="all_cpus", **CODEC)
     if grid.width < 256 or grid.height < 256:
         profile.update(tiled=False)
         del profile["blockxsize"], profile["blockysize"]

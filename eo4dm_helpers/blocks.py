@@ -14,15 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from .archive import COMPRESSION
 from .config import Grid
-from .storage import atomic_path
 
 BLOCK = 1024  # pixels per side of a processing window (4 MB per float32 band)
-TILE = 256  # internal GeoTIFF tile size
 READ_THREADS = str(os.cpu_count() or 1)  # GDAL decompresses the tiles of a window in parallel
 
 
@@ -54,34 +50,24 @@ def read_overview(path: Path, max_size: int = 1600) -> np.ndarray:
 
 
 class BlockWriter:
-    """Float32 GeoTIFFs on ``grid``, written window by window; renamed into place on success only."""
+    """Several float32 GeoTIFFs on ``grid`` (the archive's layout), written window by window; each is
+    renamed into place on success only (one ``local.rasters.RasterWriter`` per output)."""
 
     def __init__(self, outputs: Mapping[str, tuple[Path, Sequence[str]]], grid: Grid,
                  tags: Mapping[str, Mapping[str, object]] | None = None):
-        self._outputs, self._grid, self._tags = outputs, grid, tags or {}
+        from .local.rasters import ARCHIVED, RasterWriter
+
+        self._writers = {k: RasterWriter(path, grid, names, (tags or {}).get(k), ARCHIVED)
+                         for k, (path, names) in outputs.items()}
         self._stack = contextlib.ExitStack()
-        self._dst: dict[str, rasterio.io.DatasetWriter] = {}
 
     def __enter__(self) -> BlockWriter:
-        g = self._grid
-        tiled = g.width >= TILE and g.height >= TILE
-        for key, (path, names) in self._outputs.items():
-            tmp = self._stack.enter_context(atomic_path(path))
-            profile = dict(driver="GTiff", width=g.width, height=g.height, count=len(names), dtype="float32",
-                           crs=g.crs, transform=Affine(*g.transform), nodata=np.nan, tiled=tiled,
-                           BIGTIFF="IF_SAFER", **COMPRESSION)
-            if tiled:
-                profile.update(blockxsize=TILE, blockysize=TILE)
-            dst = self._stack.enter_context(rasterio.open(tmp, "w", **profile))
-            for i, n in enumerate(names, start=1):
-                dst.set_band_description(i, n)
-            dst.update_tags(**{k: str(v) for k, v in self._tags.get(key, {}).items()})
-            self._dst[key] = dst
+        for w in self._writers.values():
+            self._stack.enter_context(w)
         return self
 
     def write(self, key: str, window: Window, bands: Sequence[np.ndarray]) -> None:
-        self._dst[key].write(np.stack([np.asarray(b, np.float32) for b in bands]), window=window)
+        self._writers[key].write(window, bands)
 
     def __exit__(self, *exc) -> bool:
-        # datasets close before their atomic_path renames (ExitStack unwinds in reverse order)
         return bool(self._stack.__exit__(*exc))

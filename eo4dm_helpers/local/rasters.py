@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import Affine
 
+from ..archive import CODEC
 from ..config import Grid
 from ..storage import atomic_path
 from .windows import Window
@@ -24,7 +25,7 @@ from .windows import Window
 # does not grow the process by GDAL's default of 5 % of the machine's memory.
 GDAL_CACHE_BYTES = 256 * 2**20
 STAGED = {"compress": "zstd", "zstd_level": 1}  # intermediates in the work folder: fast
-ARCHIVED = {"compress": "deflate", "zlevel": 1}  # the store: deflate as archive.write_raster, fast level
+ARCHIVED = CODEC  # the store: the codec of archive.write_raster
 PREVIEW_MAX_PX = 4096
 
 
@@ -58,8 +59,9 @@ class RasterWriter:
         self._dst = self._stack.enter_context(rasterio.open(tmp, "w", **self._profile))
         return self
 
-    def write(self, win: Window, bands: Sequence[np.ndarray]) -> None:
-        self._dst.write(np.stack([np.asarray(b, dtype=np.float32) for b in bands]), window=win.rio)
+    def write(self, win: Window | rasterio.windows.Window, bands: Sequence[np.ndarray]) -> None:
+        """Write one window (a local-engine ``Window`` or a rasterio one)."""
+        self._dst.write(np.stack([np.asarray(b, dtype=np.float32) for b in bands]), window=getattr(win, "rio", win))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         if exc_type is None:
@@ -72,11 +74,9 @@ class RasterWriter:
 
 def read_window(path: Path, bands: Sequence[int], win: Window | None = None) -> np.ndarray:
     """Bands (1-based) of ``path`` over ``win`` as float32 (bands, rows, cols)."""
-    try:
-        with rasterio.open(path) as src:
-            return src.read(list(bands), window=win.rio if win else None).astype(np.float32, copy=False)
-    except rasterio.errors.RasterioIOError as exc:
-        raise OSError(f"{path}: unreadable raster ({exc})") from None
+    from ..blocks import read_window as read
+
+    return read(path, win.rio if win else None, bands)
 
 
 def read_tags(path: Path) -> dict[str, str]:
