@@ -79,6 +79,7 @@ def class_map(values: np.ndarray, grid: Grid, breaks: tuple[float, ...], title: 
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.6))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    ax.ticklabel_format(useOffset=False, style="plain")  # projected grids: metres, not "1e6 + ..."
     ax.set_title(f"{title}{'  [' + status + ']' if status else ''}", fontsize=10)
     ax.tick_params(labelsize=7)
     labels = [f"{n} ({'≤' if i < 4 else '>'} {breaks[i + 1] if i < 4 else breaks[4]:g})"
@@ -129,19 +130,24 @@ def series_panels(series: list, title: str, unit: str = "", ncols: int = 3):
 
 def timeline_figure(rows: list[dict], stress: float, breaks: tuple[float, ...]):
     """Territory VHI per dekad, with the class bands behind it."""
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    from .dekads import Dekad
+    from .dekads import Dekad, dekad_range
 
     fig, ax = plt.subplots(figsize=(9, 2.8), dpi=100)
-    x = [Dekad.parse(r["dekad"]).start for r in rows]
+    by = {r["dekad"]: r["VHI"] for r in rows}
+    labels = [Dekad.parse(r["dekad"]) for r in rows]
+    every = dekad_range(min(labels), max(labels)) if labels else []
+    x = [d.start for d in every]  # every dekad: a gap in the archive is a gap in the line, not a straight join
     for lo, hi, c in zip(breaks[:-1], breaks[1:], CLASS_COLOURS, strict=True):
         ax.axhspan(lo, hi, color=c, alpha=0.25, lw=0)
-    ax.plot(x, [r["VHI"] for r in rows], color="#08519c", lw=1.2, marker=".", ms=3)
+    ax.plot(x, [by.get(d.label, np.nan) for d in every], color="#08519c", lw=1.2, marker=".", ms=3)
     ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress (VHI ≤ {stress:g})")
     ax.set_ylim(breaks[0], breaks[-1])
     ax.set_ylabel("territory VHI", fontsize=8)
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
