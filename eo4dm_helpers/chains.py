@@ -83,10 +83,10 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
     lo, hi = _utc_window(cfg, first, last)
     by_day: dict[tuple[str, date], list] = {}
     avail = Availability()
-    for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors, P.MEDIUM_RES_LST)):
+    for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors, P.LST_SOURCES)):
         for name in {s.name for s in sensors}:
             for prod in table[name]:
-                for s in list_scenes(root, prod.collection, lo, hi):
+                for s in _medium_scenes(cfg, prod, lo, hi):
                     d = local_date(s.time_start, cfg.timezone)
                     if sensor_for(sensors, d) != name:
                         continue
@@ -101,7 +101,7 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
         if ndwi_sensor and lst_sensor:
             ndwi_prod = P.MEDIUM_RES_NDWI[ndwi_sensor][0]
             ndwi_scenes = by_day.get((ndwi_prod.key, day), [])
-            lst_prods = {p.collection: p for p in P.MEDIUM_RES_LST[lst_sensor]}
+            lst_prods = {p.collection: p for p in P.LST_SOURCES[lst_sensor]}  # SLSTR days: LST only (§4.6)
             lst_scenes = [s for p in lst_prods.values() for s in by_day.get((p.key, day), [])]
             r = preprocess_medium(ndwi_scenes[0] if ndwi_scenes else None, lst_scenes, ndwi_prod, lst_prods,
                                   grid, land, cfg.timezone, gc.lst_qc_mask, gc.daily_nan_max)
@@ -117,6 +117,16 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
                 avail.dropped.append(r)
         day += timedelta(days=1)
     return out, avail
+
+
+def _medium_scenes(cfg: Config, prod: P.Product, lo: datetime, hi: datetime) -> list:
+    """Daily products of ``prod``: SL_2_LST from its STAC catalogue (DOMAIN.md §4.6), else the scene store."""
+    if prod.key in {p.key for ps in P.STAC_LST.values() for p in ps}:
+        from .stac.loader import slstr_scenes
+
+        return slstr_scenes(cfg, lo, hi)
+    assert cfg.paths.scenes is not None
+    return list_scenes(cfg.paths.scenes, prod.collection, lo, hi)
 
 
 def global_composites(days: list[Processed], first: date, last: date, shape: tuple[int, int]) -> Composite:
@@ -159,7 +169,9 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
     With ``folder``, each scene is staged there as a GeoTIFF written window by window (bounded memory
     on 10 m tiles); without, results are kept in memory (small grids, tests).
     """
-    lc, root = cfg.local_chain, cfg.paths.scenes
+    from .calibration import local_chain_for
+
+    lc, root = local_chain_for(cfg), cfg.paths.scenes  # fitted coefficients when calibration_source: archive
     if root is None:
         raise ValueError("paths.scenes is required with the local backend")
     if land is None:
@@ -173,7 +185,13 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
         if period.name not in sensors:
             continue
         for prod in P.HIGH_RES[period.name]:
-            for s in list_scenes(root, prod.collection, lo, hi):
+            if lc.source == "stac":  # scenes from the STAC catalogue, read by dask chunks (issue #10)
+                from .stac.loader import highres_scenes as stac_scenes
+
+                found = stac_scenes(cfg, prod, tile, lo, hi)
+            else:
+                found = list_scenes(root, prod.collection, lo, hi)
+            for s in found:
                 d = local_date(s.time_start, cfg.timezone)
                 if not period.covers(d):
                     continue

@@ -118,8 +118,12 @@ class LocalChain:
     sensors: tuple[SensorPeriod, ...]
     s2_tiles: tuple[str, ...] = ()
     s2_cloud_source: Literal["cloud_score_plus", "s2cloudless"] = "cloud_score_plus"
+    # "archive": apply the coefficients fitted by notebooks/tools/inter_sensor_calibration (good or usable
+    # fits only) instead of the ``calibration`` table below
+    calibration_source: Literal["parameters", "archive"] = "parameters"
     thresholds: LocalThresholds = field(default_factory=LocalThresholds)
     calibration: dict[str, Calibration] = field(default_factory=dict)
+    source: Literal["scenes", "stac"] = "scenes"  # stac: S2/Landsat scenes from ``stac.highres`` (issue #10)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,33 @@ class Download:
 class Credentials:
     ee_key_file: Path | None = None  # or environment variable EO4DM_EE_KEY; never printed
     ee_project: str | None = None
+    # Copernicus Data Space (SLSTR downloads): or EO4DM_CDSE_USER / EO4DM_CDSE_PASSWORD; never printed
+    cdse_user: str | None = None
+    cdse_password: str | None = None
+
+
+CDSE_TOKEN_URL = "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
+STAC_PRODUCTS = ("S2", "L7", "L8", "L9", "SLSTR")
+
+
+@dataclass(frozen=True)
+class StacSource:
+    """A STAC catalogue the chains read from (eo4dm_helpers.stac, DOMAIN.md §4.6)."""
+
+    url: str  # STAC API root (…/v1), or a static catalogue (catalog.json path or URL)
+    assets: Literal["earth-search", "planetary-computer", "cdse", "digital-earth-pacific"]  # asset-name map
+    collections: dict[str, str] = field(default_factory=dict)  # S2/L7/L8/L9/SLSTR -> id; default: the map's
+    credentials: Literal["none", "cdse"] = "none"  # cdse: downloads with the CDSE user's token
+
+
+@dataclass(frozen=True)
+class Stac:
+    slstr: StacSource | None = None  # global chain: SL_2_LST swaths (global_chain.lst_sensors name SLSTR)
+    highres: StacSource | None = None  # local chain: S2 L2A and Landsat C2 L2 (local_chain.source: stac)
+    cache: Path | None = None  # downloaded swath files; default <output>/cache/stac
+    chunk: int = 1024  # dask chunk side (px) of STAC scenes on the output grid (the engine's window)
+    swath_radius_m: float = 1500.0  # nearest-neighbour search radius, swath → grid (SLSTR ~1 km pixels)
+    token_url: str = CDSE_TOKEN_URL
 
 
 @dataclass(frozen=True)
@@ -187,6 +218,7 @@ class Config:
     credentials: Credentials = field(default_factory=Credentials)
     download: Download = field(default_factory=Download)
     availability: AvailabilityRules = field(default_factory=AvailabilityRules)
+    stac: Stac = field(default_factory=Stac)
     binning: Literal["local", "utc"] = "local"
     as_of: date | None = None  # "today" for the latest complete dekad; null = the real today
     history_start: date | None = None  # first day of the reference that `run_all.py --backfill` builds
@@ -297,7 +329,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     for k in data:
         if k not in fields:
             where = f"{prefix}.{k}" if prefix else str(k)
@@ -348,10 +380,14 @@ def _check(obj: Any, p: str) -> None:
         if not periods:
             _fail(p, "sensors", "at least one sensor is needed when the chain is enabled")
     if isinstance(obj, GlobalChain):
-        for n, s in [("ndwi_sensors", obj.ndwi_sensors), ("lst_sensors", obj.lst_sensors)]:
-            for s_ in s:
-                if s_.name not in {"MODIS", "VIIRS"}:
-                    _fail(p, n, f"unknown medium-resolution sensor {s_.name!r} (MODIS or VIIRS)")
+        for s_ in obj.ndwi_sensors:
+            if s_.name not in {"MODIS", "VIIRS"}:
+                _fail(p, "ndwi_sensors", f"unknown medium-resolution sensor {s_.name!r} (MODIS or VIIRS)")
+        for s_ in obj.lst_sensors:
+            if s_.name not in {"MODIS", "VIIRS", "SLSTR"}:
+                _fail(p, "lst_sensors", f"unknown LST sensor {s_.name!r} (MODIS, VIIRS or SLSTR)")
+            if s_.name == "SLSTR" and s_.start < date(2017, 7, 5):  # DOMAIN.md §4.6
+                _fail(p, "lst_sensors", f"SLSTR starts {s_.start}, but SL_2_LST is operational from 2017-07-05")
         if not 0 < obj.daily_nan_max <= 1:
             _fail(p, "daily_nan_max", f"must be in (0, 1], got {obj.daily_nan_max}")
     if isinstance(obj, LocalChain):
@@ -378,6 +414,19 @@ def _check(obj: Any, p: str) -> None:
         for name in ("s2_min", "landsat_min", "max_wait_days"):
             if getattr(obj, name) < 0:
                 _fail(p, name, f"must be >= 0, got {getattr(obj, name)}")
+    if isinstance(obj, StacSource):
+        if not obj.url.strip():
+            _fail(p, "url", "must not be empty")
+        for k in obj.collections:
+            if k not in STAC_PRODUCTS:
+                _fail(p, "collections", f"unknown product {k!r} ({', '.join(STAC_PRODUCTS)})")
+    if isinstance(obj, Stac):
+        if obj.chunk < 64:
+            _fail(p, "chunk", f"must be at least 64 px, got {obj.chunk}")
+        if obj.swath_radius_m <= 0:
+            _fail(p, "swath_radius_m", f"must be positive, got {obj.swath_radius_m}")
+    if isinstance(obj, Config):
+        _check_sources(obj)
     if isinstance(obj, Download) and obj.concurrency < 1:
         _fail(p, "concurrency", f"must be at least 1, got {obj.concurrency}")
     if isinstance(obj, Indicators):
@@ -387,6 +436,25 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "vai_dense_vegetation_ndvi", "must be greater than vai_bare_soil_ndvi")
         if obj.provisional_dekads < 0:
             _fail(p, "provisional_dekads", f"must be >= 0, got {obj.provisional_dekads}")
+
+
+def _check_sources(cfg: Config) -> None:
+    """Sources beyond Earth Engine (DOMAIN.md §4.6): SLSTR LST and STAC scenes need a STAC catalogue and
+    the local backend (Earth Engine has no SL_2_LST; a hybrid Earth Engine + STAC chain is not built)."""
+    gc, lc = cfg.global_chain, cfg.local_chain
+    if gc.enabled and any(s.name == "SLSTR" for s in gc.lst_sensors):
+        if cfg.stac.slstr is None:
+            _fail("stac", "slstr", "needed by global_chain.lst_sensors SLSTR (the catalogue of SL_2_LST)")
+        if cfg.backend != "local":
+            _fail("global_chain", "lst_sensors", "SLSTR is not in Earth Engine (DOMAIN.md §4.6): use backend: local")
+    if lc.enabled and lc.source == "stac":
+        if cfg.stac.highres is None:
+            _fail("stac", "highres", "needed by local_chain.source: stac (the catalogue of S2 and Landsat)")
+        if cfg.backend != "local":
+            _fail("local_chain", "source", "stac needs backend: local")
+        if lc.s2_cloud_source != "s2cloudless" and any(s.name == "S2" for s in lc.sensors):
+            _fail("local_chain", "s2_cloud_source", "STAC catalogues carry no Cloud Score+: use s2cloudless "
+                  "(the L2A cloud probability, else the SCL, stands in for it)")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

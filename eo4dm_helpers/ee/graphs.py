@@ -199,7 +199,9 @@ def landsat_collection(product: P.Product, chain: LocalChain, region: ee.Geometr
 
 def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) -> ee.ImageCollection:
     """Every valid S2 and Landsat scene of [first, last] (local dates), preprocessed to NDVI/NDWI."""
-    chain, region, land = cfg.local_chain, grid_region(tile.grid), land_mask()
+    from ..calibration import local_chain_for
+
+    chain, region, land = local_chain_for(cfg), grid_region(tile.grid), land_mask()
     parts = []
     for period, lo_d, hi_d in _active(chain.sensors, first, last):
         lo, hi = utc_window(lo_d, hi_d, cfg.timezone)
