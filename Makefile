@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 PARAMS ?= params/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-demo help browser
+.PHONY: demo test lint bench clean-demo help browser reliability
 
 help:
 	@echo "make demo   - install, build the demo archive, run the routine for its latest dekad, print the report path"
 	@echo "make test   - install with test extras and run the test suite (offline)"
 	@echo "make lint   - ruff"
+	@echo "make reliability - crash campaign (TRIALS=20 SIGKILLs and reruns), injected faults, bad inputs: prints the figures"
 	@echo "make browser - Debian chromium + chromium-driver for the browser test (never fails; the test skips without them)"
 
 $(BIN)/python:
@@ -31,6 +32,11 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# issue #9: `make test` runs the same campaign with 3 trials (tests/test_reliability.py)
+TRIALS ?= 20
+reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py --trials $(TRIALS)
 
 # tests/test_report_browser.py drives /usr/bin/chromium through /usr/bin/chromedriver. Installed with apt where
 # apt is usable (root, or sudo without a password); otherwise says why and exits 0: the test then skips.

@@ -15,16 +15,21 @@ Modes: auto (from the dekad after the last one in the archive to the latest comp
 provisional dekads to recompute), manual (--dekad or --start/--end, inclusive), indices (composites only),
 drought (indicators and report only, from the archive).
 
-Exit codes: 0 done, or nothing to do; 1 a notebook failed (its name and cell are printed); 2 bad
-parameters; 3 another run holds the archive lock; 4 Earth Engine error (credentials missing or
-rejected, export or download failed); 5 waiting for late products (run again later).
+Exit codes: 0 done, or nothing to do; 1 a notebook failed (its name and cell are printed) or an
+archive file is unreadable; 2 bad parameters or arguments (also: the archive or output folder cannot be
+written, the scene store does not exist); 3 another run holds the archive lock; 4 Earth Engine error
+(credentials missing or rejected, export or download failed); 5 waiting for late products (run again
+later). An error is one line on stderr starting with "error: " (a failed download adds one line per
+product), a warning one line "warning: ".
 Every run writes a log to <output>/logs/ and its outcome to <output>/state/last_run.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,8 +83,11 @@ class Log:
     def __call__(self, msg: str, err: bool = False) -> None:
         print(msg, file=sys.stderr if err else sys.stdout, flush=True)
         if self.fh:
-            self.fh.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {'ERROR ' if err else ''}{msg}\n")
-            self.fh.flush()
+            try:
+                self.fh.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {'ERROR ' if err else ''}{msg}\n")
+                self.fh.flush()
+            except OSError:  # a full disk must not hide the message it is reporting (printed above)
+                pass
 
     def close(self) -> None:
         if self.fh:
@@ -112,19 +120,29 @@ def resolve(args: argparse.Namespace, cfg) -> tuple[str, list[Dekad]]:
         dekads = R.auto_period(cfg, today)
     for d in dekads:
         if d.end >= today:
+            if args.start:  # name the argument given: the period's end
+                raise ConfigError(f"--end: {dekads[-1]} is not complete on {today} (the latest complete dekad "
+                                  f"is {latest_complete_dekad(today)})")
             raise ConfigError(f"--dekad: {d} is not complete on {today} (it ends {d.end})")
     return mode, dekads
 
 
 def dry_run(cfg, dekads: list[Dekad], folder: Path, log) -> int:
-    from eo4dm_helpers.ee.plan import plan_dekad, write_plan
+    from eo4dm_helpers.ee.plan import plan_global, plan_local, write_plan
     from eo4dm_helpers.ee.session import initialize_offline
+    from eo4dm_helpers.stac.search import plan_searches
 
     initialize_offline()
     for d in dekads:
         target = folder / d.label if len(dekads) > 1 else folder
-        files = write_plan(plan_dekad(cfg, d), target)
-        log(f"{d.label}: {len(files)} product(s) planned in {target}")
+        searches = plan_searches(cfg, d)  # STAC sources (issue #10): what is searched, no request
+        plans = ([] if searches.global_lst else plan_global(cfg, d)) + \
+            ([] if cfg.local_chain.source == "stac" else plan_local(cfg, d))
+        files = write_plan(plans, target)
+        log(f"{d.label}: {len(files)} Earth Engine product(s) planned in {target}")
+        if searches.searches:
+            (target / "stac_searches.txt").write_text(searches.summary() + "\n", encoding="utf-8")
+            log(searches.summary())
     return R.EXIT_DONE
 
 
@@ -148,11 +166,32 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return R.EXIT_CONFIG
-    log = Log(None if args.dry_run else cfg.paths.output / "logs" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log")
+    try:
+        log = Log(None if args.dry_run else cfg.paths.output / "logs" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log")
+    except OSError as exc:  # read-only or full output folder: say so in one line
+        print(f"error: {_io_error(cfg, exc)}", file=sys.stderr)
+        return R.EXIT_CONFIG
+    # warnings (e.g. a key file readable by others) as one line each, in the run's log too
+    warnings.showwarning = lambda message, *_a, **_k: log(f"warning: {message}", err=True)
     try:
         return _main(args, cfg, log)
     finally:
         log.close()
+
+
+_WRITE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
+def _io_error(cfg, exc: OSError) -> str:
+    """One line for a file that cannot be written or read, naming the parameter of its folder."""
+    target = Path(exc.filename) if exc.filename else None
+    key = next((k for k, folder in (("paths.archive", cfg.paths.archive), ("paths.output", cfg.paths.output))
+                if target is not None and target.is_relative_to(folder)), None)
+    if exc.errno in _WRITE_ERRNOS:
+        text = f"cannot write {target or 'a file'} ({exc.strerror})"
+    else:
+        text = " ".join(str(exc).split())
+    return f"{key}: {text}" if key else text
 
 
 def _main(args: argparse.Namespace, cfg, log: Log) -> int:
@@ -186,6 +225,9 @@ def _main(args: argparse.Namespace, cfg, log: Log) -> int:
             if not todo:
                 log(f"nothing to do: the archive is up to date with the latest complete dekad ({mode} mode)")
                 return R.EXIT_DONE
+            if cfg.backend == "local" and mode != "drought" and not cfg.paths.scenes.is_dir():
+                raise ConfigError(f"paths.scenes: {cfg.paths.scenes} is not a folder (the local backend reads its "
+                                  "scenes there)")
             if refresh:
                 log(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
             notebooks = R.MODE_NOTEBOOKS[mode] or NOTEBOOKS
@@ -209,11 +251,22 @@ def _main(args: argparse.Namespace, cfg, log: Log) -> int:
     except LockError as exc:
         log(f"error: {exc}", err=True)
         return R.EXIT_LOCKED
+    except ConfigError as exc:
+        log(f"error: {exc}", err=True)
+        return R.EXIT_CONFIG
     except StepFailed as exc:
         log(f"error: {exc}", err=True)
         code = R.EXIT_EARTH_ENGINE if "TransferError" in str(exc) or "EEException" in str(exc) else \
             R.EXIT_STEP_FAILED
-    R.save_state(cfg, dekads, done, current, mode, code)
+    except OSError as exc:  # a file of the archive or the output that cannot be written (read-only, full) or read
+        log(f"error: {_io_error(cfg, exc)}", err=True)
+        if current is None and exc.errno in _WRITE_ERRNOS:  # before any dekad: the parameters' folders are unusable
+            return R.EXIT_CONFIG
+        code = R.EXIT_STEP_FAILED
+    try:
+        R.save_state(cfg, dekads, done, current, mode, code)
+    except OSError as exc:
+        log(f"error: the run state was not saved: {_io_error(cfg, exc)}", err=True)
     return code
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,6 +23,37 @@ from .config import Config, Grid
 from .dekads import Dekad
 from .workflow import Context, commit
 from .zones import ZoneStats, load_zones, zone_masks
+
+
+class ArchiveInputError(RuntimeError):
+    """An archive file the indicators are computed from cannot be used (on another grid, no valid pixel);
+    the message names the file and what to do."""
+
+
+def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
+    """Every input on ``grid`` (CRS, transform, size): indicators read them window by window as if they
+    were, so a file on another grid would silently give wrong values. Reads the headers only."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import Affine
+
+    crs, transform = CRS.from_user_input(grid.crs), Affine(*grid.transform)
+    for p in paths:
+        try:
+            with rasterio.open(p) as src:
+                got = (src.crs, src.transform, src.width, src.height)
+        except rasterio.errors.RasterioIOError as exc:
+            raise OSError(f"{p}: unreadable raster ({' '.join(str(exc).split())})") from None
+        if got[0] != crs or got[2:] != (grid.width, grid.height) or not got[1].almost_equals(transform):
+            raise ArchiveInputError(
+                f"{p}: grid {got[0]} {got[2]} x {got[3]} px at ({got[1].c:g}, {got[1].f:g}) differs from {key} "
+                f"({grid.crs} {grid.width} x {grid.height} px at ({grid.x0:g}, {grid.y0:g})): not a file of this "
+                "archive; rebuild or remove it")
+
+
+def _no_valid_pixel(path: Path) -> ArchiveInputError:
+    return ArchiveInputError(f"{path} has no valid pixel (every value is NaN): a composite always has some; "
+                             "rebuild it (delete it and run its dekad again) before computing indicators from it")
 
 
 @dataclass
@@ -83,7 +115,9 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
     tags = {n: {"REFERENCE_YEARS": ",".join(map(str, out.reference_years.get(n, out.reference_years.get("VCI", [])))),
                 "CONVENTION": conv.name, "STATUS": status(cfg, period)} for n in names}
     files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"]) for n in names}
+    check_grid([p for cur, refs in inputs.values() for p in (cur, *refs.values())], grid, "global_chain.grid")
     flat = dict.fromkeys(inputs, 0)
+    valid = dict.fromkeys(inputs, 0)  # pixels of the current composite with a value
     min_years = cfg.indicators.reference.min_years
     with BlockWriter(files, grid, tags) as w:
         for win in block_windows(grid):
@@ -91,6 +125,7 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
             for name, (cur, refs) in inputs.items():
                 ref = I.reference_stats(refs, period, min_years, win)
                 c = read_window(cur, win, (1, 2))
+                valid[name] += int(np.count_nonzero(~np.isnan(c[0])))
                 flat[name] += I.undefined_share(c[0], ref.max - ref.min)
                 v = (I.vci if name == "VCI" else I.tci)(c[0], ref) * conv.scale
                 parts[name] = (v.astype(np.float32), I.qscore(c[1], period, ref))
@@ -102,6 +137,9 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
                 w.write(name, win, [v, q])
                 if masks:
                     stats.add(name, masks, v, q, conv.vhi_breaks)
+        for name, n in valid.items():
+            if not n:  # raised inside the writer: nothing is staged
+                raise _no_valid_pixel(inputs[name][0])
     out.produced = {n: p for n, (p, _) in files.items()}
     for name, n in flat.items():
         if n:
@@ -127,12 +165,14 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
     path = ctx.staged.local_indicator(tile_id, "VAI", d)
     tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d),
                     "CONVENTION": cfg.indicators.convention}}
-    flat = 0
+    check_grid([cur, *refs.values(), *ndvi_refs.values()], grid, f"local_chain.tiles[{tile_id}].grid")
+    flat = valid = 0
     min_years = cfg.indicators.reference.min_years
     with BlockWriter({"VAI": (path, ["VAI", "QSCORE"])}, grid, tags) as w:
         for win in block_windows(grid):
             ref = I.reference_stats(refs, d, min_years, win)
             c = read_window(cur, win, (1, 2))
+            valid += int(np.count_nonzero(~np.isnan(c[0])))
             flat += I.undefined_share(c[0], ref.std)
             v = I.vai(c[0], ref)
             if ndvi_refs:
@@ -143,6 +183,8 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
             w.write("VAI", win, [v, q])
             if zones:
                 stats.add(f"VAI {tile_id}", zone_masks(zones, grid, win), v, q, I.VAI_BREAKS)
+        if not valid:
+            raise _no_valid_pixel(cur)
     out.produced["VAI"] = path
     if flat:
         out.warnings["VAI"] = f"{flat} pixel(s) have a constant reference (std = 0): VAI is undefined (NaN) there"
@@ -194,10 +236,15 @@ def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
                                                        for t in cfg.local_chain.tiles]
         for p in paths:
             if p.exists():
-                with rasterio.open(p) as src:
-                    if src.tags().get("STATUS") == "provisional":
-                        out.append(d)
-                        break
+                try:
+                    with rasterio.open(p) as src:
+                        provisional = src.tags().get("STATUS") == "provisional"
+                except rasterio.errors.RasterioIOError as exc:
+                    raise OSError(f"{p}: unreadable raster ({' '.join(str(exc).split())}); rebuild it with "
+                                  f"--dekad {d.label}") from None
+                if provisional:
+                    out.append(d)
+                    break
     return out
 
 

@@ -292,6 +292,21 @@ VNP21A1D = Product(
     lst_max_c=60.0,  # DOMAIN.md §1.3 (MYD21A1D): mask LST > 60 °C
 )
 
+# Sentinel-3 SLSTR L2 LST (SL_2_LST): NOT in Earth Engine (DOMAIN.md §4.6). Read from STAC catalogues by
+# eo4dm_helpers.stac (CDSE, Planetary Computer), flagged on the swath with the product's own flags and
+# resampled onto the global grid there; what reaches the engine is ``LST`` in Kelvin, 0 where masked.
+SL_2_LST = Product(
+    key="SL_2_LST",
+    collection="SENTINEL-3/SL_2_LST",  # product type, not an Earth Engine collection ID
+    sensor="SLSTR",
+    start=date(2017, 7, 5),  # DOMAIN.md §4.6: operational S3A 2017-07-05, S3B 2018-11-17
+    bands=("LST",),
+    indices=(Linear("LST", "LST", 1.0, -273.15),),  # Kelvin → °C
+    rules=(ValueNotIn("LST", (0,), "outside the swath or flagged on it (eo4dm_helpers.stac.slstr)"),),
+    lst_max_c=60.0,  # as VNP21A1D (DOMAIN.md §1.3): physically impossible daytime LST masked
+)
+SLSTR_S3B_START = date(2018, 11, 17)  # DOMAIN.md §4.6: S3B SL_2_LST operational from this date
+
 WORLDCOVER = ("ESA/WorldCover/v100", "ESA/WorldCover/v200")  # DOMAIN.md §1.3, §4.8
 WORLDCOVER_WATER = 80  # class 80 permanent water bodies removed, AND of both years
 
@@ -300,7 +315,9 @@ PRODUCTS: dict[str, Product] = {p.key: p for p in (S2, L7, L8, L9, MOD09GA, MOD1
 # Which products feed each sensor of the chains.
 HIGH_RES = {"S2": (S2,), "L7": (L7,), "L8": (L8,), "L9": (L9,)}
 MEDIUM_RES_NDWI = {"MODIS": (MOD09GA,), "VIIRS": (VNP09GA,)}
-MEDIUM_RES_LST = {"MODIS": (MOD11A1, MYD11A1), "VIIRS": (VNP21A1D,)}
+MEDIUM_RES_LST = {"MODIS": (MOD11A1, MYD11A1), "VIIRS": (VNP21A1D,)}  # the Earth Engine LST products
+STAC_LST = {"SLSTR": (SL_2_LST,)}  # LST products read from STAC catalogues (DOMAIN.md §4.6)
+LST_SOURCES = {**MEDIUM_RES_LST, **STAC_LST}  # every LST sensor of global_chain.lst_sensors
 
 # Outliers (DOMAIN.md §1.4 removeOutliers): NDVI < 0.03 is water; any index > 1 is impossible.
 OUTLIER_INDEX_MAX = 1.0

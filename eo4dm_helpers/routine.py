@@ -104,7 +104,7 @@ def count_products(cfg: Config, dekad: Dekad) -> list[ProductCount]:
     if cfg.global_chain.enabled:
         ndwi = sensor_for(cfg.global_chain.ndwi_sensors, dekad.start)
         lst = sensor_for(cfg.global_chain.lst_sensors, dekad.start)
-        for prod in (P.MEDIUM_RES_NDWI.get(ndwi or "", ()) + P.MEDIUM_RES_LST.get(lst or "", ()))[:2]:
+        for prod in (P.MEDIUM_RES_NDWI.get(ndwi or "", ()) + P.LST_SOURCES.get(lst or "", ()))[:2]:
             queries.append((prod.key, "-", prod.collection, dekad.start, dekad.end, dekad.ndays))
     if cfg.local_chain.enabled:
         first, last = dekad.start, dekad.end
@@ -128,11 +128,22 @@ def _count(cfg: Config, windows: list[tuple[str, date, date]], tiles: set[str]) 
     if cfg.backend == "earthengine":
         return _count_ee(cfg, windows)
     from .local.scenes import list_scenes
+    from .stac.search import scene_times
 
+    by_collection = {p.collection: p.key for p in (*P.PRODUCTS.values(), P.SL_2_LST)}
     out = []
     for coll, first, last in windows:
         lo, hi = _window_utc(cfg.timezone, first, last)
-        out.append(sum(len(list_scenes(cfg.paths.scenes, c, lo, hi)) for c in coll.split("+")))
+        n = 0
+        for c in coll.split("+"):
+            times = scene_times(cfg, by_collection.get(c, ""), first, last)  # STAC sources (issue #10)
+            if times is None:
+                n += len(list_scenes(cfg.paths.scenes, c, lo, hi))
+            elif c == P.SL_2_LST.collection:  # SLSTR: days with a granule (several granules a day)
+                n += len({t.astimezone(ZoneInfo(cfg.timezone)).date() for t in times})
+            else:
+                n += len(times)
+        out.append(n)
     return out
 
 
@@ -188,9 +199,13 @@ def latency_table(cfg: Config, today: date, lookback_days: int = 60) -> list[dic
 
         lo, hi = _window_utc(cfg.timezone, today - timedelta(days=lookback_days), today)
         latest = {}
+        from .stac.search import scene_times
+
         for p in products:
-            scenes = list_scenes(cfg.paths.scenes, p.collection, lo, hi)
-            latest[p.key] = scenes[-1].time_start if scenes else None
+            times = scene_times(cfg, p.key, today - timedelta(days=lookback_days), today)  # STAC (#10)
+            if times is None:
+                times = [s.time_start for s in list_scenes(cfg.paths.scenes, p.collection, lo, hi)]
+            latest[p.key] = max(times) if times else None
     rows = []
     for p in products:
         t = latest.get(p.key)
@@ -206,7 +221,7 @@ def _used_products(cfg: Config) -> list[P.Product]:
         for p in P.MEDIUM_RES_NDWI.get(s.name, ()):
             out[p.key] = p
     for s in cfg.global_chain.lst_sensors if cfg.global_chain.enabled else ():
-        for p in P.MEDIUM_RES_LST.get(s.name, ()):
+        for p in P.LST_SOURCES.get(s.name, ()):
             out[p.key] = p
     for s in cfg.local_chain.sensors if cfg.local_chain.enabled else ():
         for p in P.HIGH_RES.get(s.name, ()):

@@ -80,8 +80,12 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
                                                                 "work_dir": _portable(work, notebook_dir)},
                                 kernel_name="python3", cwd=str(notebook_dir), progress_bar=False,
                                 log_output=False, report_mode=False,
-                                # the kernel only talks to this process over loopback: no TCP warning flood
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                # the kernel only talks to this process over loopback: no TCP warning flood;
+                                # CRITICAL: jupyter_client interrupts every kernel before shutting it down, and
+                                # a kernel inside a message handler then logs "KeyboardInterrupt caught in
+                                # kernel" as an ERROR on the run's stderr (at random). Cell errors come back
+                                # through papermill (StepFailed), not through this log.
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except pm.PapermillExecutionError as exc:
             scrub_file(dst, secrets)
             raise StepFailed(name, exc.exec_count, scrub(f"{exc.ename}: {exc.evalue}", secrets), dst) from None
@@ -132,6 +136,9 @@ def secret_strings(cfg: Config) -> list[str]:
             out += [str(key.get(k, "")) for k in ("client_email", "private_key", "private_key_id")]
         except (OSError, ValueError, AttributeError):
             pass
+    from .stac.credentials import secrets_of  # Copernicus Data Space password / S3 keys (issue #10)
+
+    out += secrets_of(cfg)
     return [s for s in out if len(s) >= 6]
 
 

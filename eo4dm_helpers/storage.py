@@ -38,8 +38,14 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # never hide the error by another (e.g. on a read-only disk)
+            tmp.unlink()
+        if exc.errno is not None and exc.filename is None:  # write() errors (ENOSPC...) name no file: name it
+            raise OSError(exc.errno, exc.strerror, str(dest)) from exc
+        raise
     except BaseException:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
 

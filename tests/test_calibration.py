@@ -32,7 +32,7 @@ import yaml
 from eo4dm_helpers import calibration as cal
 from eo4dm_helpers import drought
 from eo4dm_helpers import products as P
-from eo4dm_helpers.config import Calibration, LocalChain, load_config
+from eo4dm_helpers.config import Calibration, load_config
 
 from .conftest import REALDATA, ROOT
 
@@ -263,18 +263,10 @@ def test_calibration_for_uses_good_and_usable_fits_else_the_parameters(demo_cfg)
     assert rows[("L7", "NDVI")]["stored fit"] == "poor, R² 0.30" and rows[("L7", "NDVI")]["source"] == "parameters"
 
 
-@dataclasses.dataclass(frozen=True)
-class _OptInChain(LocalChain):
-    """LocalChain with the opt-in key the wiring will add (config.py is not this module's file)."""
-
-    calibration_source: str = "archive"
-
-
 def test_local_chain_for_is_opt_in_and_raw_chain_switches_everything_off(demo_cfg):
     cal.store(demo_cfg.paths.archive, _result("S2", "NDVI", 0.9, 0.93, 0.09))
     assert cal.local_chain_for(demo_cfg) is demo_cfg.local_chain  # no calibration_source key: unchanged
-    lc = _OptInChain(**{f.name: getattr(demo_cfg.local_chain, f.name)
-                        for f in dataclasses.fields(LocalChain)})
+    lc = dataclasses.replace(demo_cfg.local_chain, calibration_source="archive")
     opted = dataclasses.replace(demo_cfg, local_chain=lc)
     assert cal.local_chain_for(opted).calibration["S2"].ndvi == (0.93, 0.09)
     assert cal.local_chain_for(dataclasses.replace(opted, local_chain=dataclasses.replace(

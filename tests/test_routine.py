@@ -124,6 +124,7 @@ def test_nothing_to_do_exits_0_and_says_so(tmp_path):
 def test_waiting_exits_5_and_records_it(tmp_path):
     p = demo_params(tmp_path)  # empty scene store: every product is missing
     cfg = load_config(p)
+    cfg.paths.scenes.mkdir(parents=True)  # a missing store is a parameter error (exit 2), an empty one a wait
     _composite(cfg, Dekad(2024, 3, 1))
     res = _run("--params", str(p))
     assert res.returncode == 5, res.stderr

@@ -73,6 +73,9 @@ def read_key(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AuthError(f"{where} cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:  # a binary file: not a key (the message must not show its bytes)
+        raise AuthError(f"{where} is not JSON (not even UTF-8 text): download a JSON key for the service "
+                        "account") from None
     if mode & (stat.S_IRGRP | stat.S_IROTH):
         warnings.warn(f"{path} is readable by other users: restrict it with `chmod 600 {path}`", stacklevel=2)
     try:

@@ -27,7 +27,7 @@ from . import ops
 from .land import LandMask
 from .preprocess import Dropped, Processed, calibrate, has_data, indices, quality, remove_outliers
 from .rasters import STAGED, RasterWriter, gdal_env, read_tags, read_window
-from .scenes import Scene, SceneError, SceneReader, find_scene
+from .scenes import Scene, SceneError, SceneReader, find_scene, open_reader
 from .windows import WINDOW, WORKERS, Window, intersects, iter_windows, map_ordered, with_halo
 
 INDEX_NAMES = ("NDVI", "NDWI")  # staged scene bands b1, b2
@@ -207,12 +207,15 @@ def plan_scene(scene: Scene, product: P.Product, grid: Grid, chain: LocalChain, 
     plan = Plan(product, chain, grid.resolution, gap_fill=bool(gap) and scene.properties.get(gap[0]) == gap[1])
     if product.key != "S2":
         return plan, None
+    own = getattr(scene, "auxiliary", None)  # STAC items carry their cloud layer (eo4dm_helpers.stac)
     if chain.s2_cloud_source == "s2cloudless":
-        aux = find_scene(root, P.S2_CLOUD_PROBABILITY, scene.index, scene.time_start.year)
+        aux = own(P.S2_CLOUD_PROBABILITY) if own else find_scene(root, P.S2_CLOUD_PROBABILITY, scene.index,
+                                                                 scene.time_start.year)
         if aux is None:  # ee.Join.saveFirst drops primaries without a match
             return Dropped(product.key, scene.index, "no s2cloudless probability for this scene")
     else:
-        aux = find_scene(root, P.S2_CLOUD_SCORE_PLUS, scene.index, scene.time_start.year)
+        aux = own(P.S2_CLOUD_SCORE_PLUS) if own else find_scene(root, P.S2_CLOUD_SCORE_PLUS, scene.index,
+                                                                scene.time_start.year)
         if aux is None:
             return Dropped(product.key, scene.index, "no Cloud Score+ for this scene "
                            "(set local_chain.s2_cloud_source: s2cloudless to use cloud probability)")
@@ -241,7 +244,7 @@ def process_scene(scene: Scene, aux_scene: Scene | None, plan: Plan, grid: Grid,
 
     def reader(name: str, s: Scene) -> SceneReader:
         if not hasattr(local, name):
-            setattr(local, name, SceneReader(s, grid))
+            setattr(local, name, open_reader(s, grid))
             with lock:
                 readers.append(getattr(local, name))
         return getattr(local, name)

@@ -174,9 +174,16 @@ class SceneReader:
         return out
 
 
+def open_reader(scene: Scene, grid: Grid) -> SceneReader:
+    """The reader of ``scene`` on ``grid``. Scenes of other sources (STAC items, ``eo4dm_helpers.stac``)
+    bring their own reader with the same interface (``read(names, window)``, ``footprint``, ``close``)."""
+    custom = getattr(scene, "open_reader", None)
+    return custom(grid) if custom is not None else SceneReader(scene, grid)
+
+
 def read_bands(scene: Scene, names: Iterable[str], grid: Grid) -> dict[str, np.ndarray]:
     """Read bands onto the whole of ``grid`` (see ``SceneReader``)."""
-    with SceneReader(scene, grid) as r:
+    with open_reader(scene, grid) as r:
         return r.read(names)
 
 
@@ -256,5 +263,5 @@ def scene_count(root: Path) -> int:
     return sum(1 for _ in Path(root).rglob("*.json")) if Path(root).exists() else 0
 
 
-__all__ = ["Scene", "SceneError", "SceneReader", "find_scene", "list_scenes", "read_bands", "register_scene",
-           "scene_from_files", "write_scene"]
+__all__ = ["Scene", "SceneError", "SceneReader", "find_scene", "list_scenes", "open_reader", "read_bands",
+           "register_scene", "scene_from_files", "write_scene"]

@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal written
         written = done
 
-    root = build_demo_archive(cfg, progress=progress, start=args.start, end=args.end, force=args.force,
-                              workers=args.workers)
+    try:
+        root = build_demo_archive(cfg, progress=progress, start=args.start, end=args.end, force=args.force,
+                                  workers=args.workers)
+    except ValueError as exc:  # parameters the demo cannot use (no scene store, no local tile)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     manifest = read_manifest(cfg) or {}
     n = sum(manifest.get("counts", {}).values())
     print(f"demo archive {root}: {n} scenes ({written} written) in {len(manifest.get('counts', {}))} "

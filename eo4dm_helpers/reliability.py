@@ -1,0 +1,957 @@
+"""Reliability campaign of the routine: crash trials (SIGKILL at many points, then a rerun), injected
+faults (disk full, read-only folder, Earth Engine errors, an error quoting the key) and the corpus of bad
+inputs (tests/bad_inputs/cases.yaml).
+
+Used by ``tests/test_reliability*.py`` (a few trials) and ``bench/reliability.py`` (the figures). Nothing
+here is imported by the routine itself.
+
+A *workspace* is a parameter file with its archive and output folders; every trial starts from a copy
+of one *base* workspace (the reduced demo: 21 January - March of 2021-2024 with the reference built by
+``backfill``, as ``tests/conftest.py``'s ``small_demo``). The scene store of the base is shared: runs only
+read it. A trial starts ``run_all.py`` as a subprocess, freezes then SIGKILLs it with every process it
+started (its process group and the papermill kernels, which run in sessions of their own), reruns the
+same command to completion and compares the archive, file by file and byte for byte, with the archive
+of one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from .storage import TMP_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL = ROOT / "run_all.py"
+LOCK_NAME = ".eo4dm.lock"
+DEKAD = "2024-03-D2"  # the demo's latest complete dekad; the run also recomputes the provisional 2024-03-D1
+ROUTINE_ARGS = ("--dekad", DEKAD)  # two dekads: 10 archive files replaced, 10 created (about 35 s here)
+SHORT_ARGS = ("--dekad", "2024-03-D1")  # on short_base(): one dekad, 5 files replaced, 5 created (about 17 s)
+
+
+# --------------------------------------------------------------------------------------------
+# Workspaces
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    params: Path
+    scenes: Path
+    archive: Path
+    output: Path
+
+
+def write_params(dest: Path, scenes: Path, archive: Path, output: Path, **overrides: object) -> Path:
+    """``params/demo.yaml`` with its paths replaced (absolute) and top-level keys overridden."""
+    data = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text(encoding="utf-8"))
+    data["paths"] = {"scenes": str(scenes), "archive": str(archive), "output": str(output)}
+    data["territory"]["zones"] = str(scenes / "zones.geojson")
+    data["territory"]["outline"] = str(scenes / "outline.geojson")
+    data.update(overrides)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return dest
+
+
+def _workspace(root: Path, scenes: Path) -> Workspace:
+    root = Path(root)
+    return Workspace(root, root / "params.yaml", Path(scenes), root / "archive", root / "output")
+
+
+def build_base(root: Path) -> Workspace:
+    """The reduced demo in ``root`` (scenes, archive with the reference composites and the indicators
+    of 2024-02-D1 and 2024-03-D1), as ``small_demo``. About 20 s."""
+    from .config import load_config
+    from .dekads import Dekad
+    from .drought import backfill_indicators
+    from .sample import build_demo_archive
+    from .workflow import backfill
+
+    ws = _workspace(root, Path(root) / "scenes")
+    write_params(ws.params, ws.scenes, ws.archive, ws.output)
+    cfg = load_config(ws.params)
+    for year in (2021, 2022, 2023, 2024):
+        build_demo_archive(cfg, start=date(year, 1, 21), end=date(year, 3, 31))
+        for first, last in ((Dekad(year, 2, 1), Dekad(year, 2, 1)), (Dekad(year, 3, 1), Dekad(year, 3, 2))):
+            backfill(cfg, first, last if year < 2024 else min(last, Dekad(2024, 3, 1)), log=lambda m: None)
+    backfill_indicators(cfg, Dekad(2024, 2, 1), Dekad(2024, 3, 1), log=lambda m: None)
+    return ws
+
+
+def base_workspace(root: Path) -> Workspace:
+    return _workspace(root, Path(root) / "scenes")
+
+
+def clone(base: Workspace, dest: Path, *, own_scenes: bool = False, **overrides: object) -> Workspace:
+    """A fresh copy of ``base``'s archive and output in ``dest``; the scenes are shared unless
+    ``own_scenes`` (for cases that damage them)."""
+    dest = Path(dest)
+    if dest.exists():
+        _rmtree(dest)
+    dest.mkdir(parents=True)
+    scenes = base.scenes
+    if own_scenes:
+        scenes = dest / "scenes"
+        shutil.copytree(base.scenes, scenes)
+    ws = _workspace(dest, scenes)
+    shutil.copytree(base.archive, ws.archive)
+    shutil.copytree(base.output, ws.output)
+    write_params(ws.params, ws.scenes, ws.archive, ws.output, **overrides)
+    return ws
+
+
+def _rmtree(path: Path) -> None:
+    def writable(fn, p, _exc):  # folders made read-only by a test
+        os.chmod(p, 0o755)
+        os.chmod(os.path.dirname(p), 0o755)
+        fn(p)
+
+    shutil.rmtree(path, onexc=writable) if sys.version_info >= (3, 12) else shutil.rmtree(path, onerror=writable)
+
+
+def short_base(base: Workspace, dest: Path) -> Workspace:
+    """A copy of ``base`` without the indicators and zone statistics of 2024-03-D1 (its composites kept):
+    ``SHORT_ARGS`` then runs every notebook once and both replaces and creates archive files, in half the
+    time of ``ROUTINE_ARGS`` (the tests' campaign; bench/reliability.py runs ``ROUTINE_ARGS``)."""
+    ws = clone(base, dest)
+    for p in [*ws.archive.glob("indicators/*/*/*202403D1.tif"), *ws.archive.glob("indicators/*/*/*/*202403D1.tif"),
+              *ws.archive.glob("stats/2024-03-D1/*")]:
+        p.unlink()
+    return ws
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file below ``folder``, by relative path."""
+    folder = Path(folder)
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            out[p.relative_to(folder).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def mismatches(expected: dict[str, str], got: dict[str, str]) -> list[str]:
+    """Files missing, extra or with other bytes (relative paths, sorted)."""
+    return sorted([f"missing {k}" for k in expected.keys() - got.keys()]
+                  + [f"extra {k}" for k in got.keys() - expected.keys()]
+                  + [f"differs {k}" for k in expected.keys() & got.keys() if expected[k] != got[k]])
+
+
+def leftovers(ws: Workspace) -> list[str]:
+    """What a finished run must not leave: temporary files (archive and output), the lock, work folders."""
+    out = []
+    for folder in (ws.archive, ws.output):
+        if folder.is_dir():
+            out += [str(p.relative_to(ws.root)) for p in folder.rglob(f"{TMP_PREFIX}*")]
+    if (ws.archive / LOCK_NAME).exists():
+        out.append(str((ws.archive / LOCK_NAME).relative_to(ws.root)))
+    work = ws.output / "work"
+    if work.is_dir():
+        out += [str(p.relative_to(ws.root)) for p in work.iterdir()]
+    return sorted(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+def command(params: Path, *args: str) -> list[str]:
+    return [sys.executable, str(RUN_ALL), "--params", str(params), *args]
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment, with this copy of the code first on the path: the runs and their notebook
+    kernels execute the code this module belongs to."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "NO_GCE_CHECK": "true", **(extra or {})}
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=environment(env), timeout=timeout)
+
+
+def start(cmd: list[str], log: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``cmd`` in a session (process group) of its own, output to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env=environment(env),
+                                start_new_session=True)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc; empty elsewhere)."""
+    out = []
+    for d in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        if len(fields) > 1 and int(fields[1]) == pid:
+            out.append(int(d.name))
+    return out
+
+
+def _signal(pid: int, sig: int, group: bool = False) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig) if group else os.kill(pid, sig)
+
+
+def kill_tree(proc: subprocess.Popen) -> int:
+    """SIGKILL ``proc``, its process group and every descendant (the Jupyter kernels run in sessions of
+    their own). Everything is first frozen with SIGSTOP, so that nothing runs on, or starts, between
+    the crash point and the kill. Returns the number of processes killed."""
+    frozen: set[int] = set()
+    todo = [proc.pid]
+    _signal(proc.pid, signal.SIGSTOP, group=True)
+    while todo:
+        pid = todo.pop()
+        if pid in frozen:
+            continue
+        _signal(pid, signal.SIGSTOP)
+        frozen.add(pid)
+        todo += children(pid)
+    for pid in frozen:
+        _signal(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL, group=True)
+    proc.wait()
+    return len(frozen)
+
+
+class Watch:
+    """Polls a workspace while a run goes on: which archive files were created or replaced since the
+    start (an atomic rename gives a new inode), and which temporary files (archive or output) were seen,
+    i.e. files being written."""
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self.initial = self._scan(ws.archive)[0]
+        self.changed: set[str] = set()
+        self.temporaries: list[str] = []  # in the order first seen
+        self._seen: set[str] = set()
+
+    @staticmethod
+    def _scan(folder: Path) -> tuple[dict[str, tuple[int, int, int]], list[str]]:
+        files: dict[str, tuple[int, int, int]] = {}
+        temporaries = []
+        stack = [folder]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(Path(e.path))
+                    elif e.name.startswith(TMP_PREFIX):
+                        temporaries.append(e.path)
+                    elif e.name != LOCK_NAME:
+                        st = e.stat(follow_symlinks=False)
+                        files[e.path] = (st.st_ino, st.st_mtime_ns, st.st_size)
+                except OSError:
+                    continue
+        return files, temporaries
+
+    def poll(self) -> list[str]:
+        """Scan; return the temporary files present now."""
+        files, temporaries = self._scan(self.ws.archive)
+        temporaries += self._scan(self.ws.output)[1]
+        self.changed |= {p for p, s in files.items() if self.initial.get(p) != s}
+        for t in temporaries:
+            if t not in self._seen:
+                self._seen.add(t)
+                self.temporaries.append(t)
+        return temporaries
+
+
+# --------------------------------------------------------------------------------------------
+# Crash trials
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KillPoint:
+    """When a trial kills the run: ``time`` after ``at`` seconds; ``commit`` once ``at`` archive files
+    have been created or replaced (between two atomic renames of a commit); ``write`` as soon as the
+    ``at``-th temporary file of the run (archive or output) is seen, i.e. while a file is being written."""
+
+    kind: str
+    at: float
+
+    def __str__(self) -> str:
+        return {"time": f"after {self.at:.1f} s", "commit": f"after {self.at:g} archive file(s) committed",
+                "write": f"while writing its temporary file #{self.at:g}"}[self.kind]
+
+
+@dataclass
+class Reference:
+    digest: dict[str, str]
+    duration: float  # seconds
+    changed: int  # archive files created or replaced by the run
+    temporaries: int  # temporary files seen while it ran (archive and output)
+    sources: str = ""  # source_digest() when it ran
+
+
+def source_digest() -> str:
+    """One hash of the code a run executes (package, notebooks, run_all.py): a reference is only valid
+    for the code it ran with (guards a campaign against edits made while it runs)."""
+    h = hashlib.sha256()
+    files = sorted((ROOT / "eo4dm_helpers").rglob("*.py")) + sorted((ROOT / "notebooks").glob("*.ipynb")) + [RUN_ALL]
+    for f in files:
+        with contextlib.suppress(OSError):
+            h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Trial:
+    index: int
+    point: KillPoint
+    killed: bool  # False: the run finished before the kill point
+    killed_after: float  # seconds
+    processes_killed: int
+    changed_before_kill: int  # archive files created or replaced before the kill
+    writing: str  # the temporary file(s) present when killed
+    stale_lock: bool  # the killed run left its lock (a dead process's), which the rerun had to take over
+    rerun_exit: int
+    mismatches: list[str]
+    leftovers: list[str]
+    rerun_output: str = ""
+
+    @property
+    def recovered(self) -> bool:
+        return self.rerun_exit == 0 and not self.mismatches and not self.leftovers
+
+
+@dataclass
+class Campaign:
+    reference: Reference
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def faults(self) -> Counter:
+        return Counter(f"SIGKILL ({t.point.kind})" for t in self.trials if t.killed)
+
+    @property
+    def recovered(self) -> int:
+        return sum(t.recovered for t in self.trials)
+
+    @property
+    def mismatched(self) -> int:
+        """Trials whose archive differs from the uninterrupted run's after the rerun."""
+        return sum(bool(t.mismatches) for t in self.trials)
+
+
+def run_reference(base: Workspace, dest: Path, args: tuple[str, ...] = ROUTINE_ARGS) -> Reference:
+    """One uninterrupted run from a copy of ``base``: the archive every trial must end with."""
+    sources = source_digest()
+    ws = clone(base, dest)
+    watch = Watch(ws)
+    t0 = time.monotonic()
+    proc = start(command(ws.params, *args), ws.root / "run.log")
+    while proc.poll() is None:
+        watch.poll()
+        time.sleep(0.002)
+    duration = time.monotonic() - t0
+    watch.poll()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the reference run failed (exit {proc.returncode}): "
+                           f"{(ws.root / 'run.log').read_text(errors='replace')[-2000:]}")
+    if leftovers(ws):
+        raise RuntimeError(f"the reference run left {leftovers(ws)}")
+    return Reference(digest(ws.archive), duration, len(watch.changed), len(watch.temporaries), sources)
+
+
+def schedule(n: int, ref: Reference) -> list[KillPoint]:
+    """``n`` kill points spread deterministically over the run: a quarter at commit moments (after k of
+    the archive files the run writes are renamed into place, k evenly spaced), a sixth while a file is
+    being written (the k-th temporary file of the run, k evenly spaced), the rest at evenly spaced times
+    over the uninterrupted run's duration (95 % of it: a trial may run a little faster)."""
+    n_commit = max(1, n // 4) if n >= 3 and ref.changed > 1 else 0
+    n_write = max(1, n // 6) if n >= 3 and ref.temporaries > 1 else 0
+    n_time = n - n_commit - n_write
+    points = [KillPoint("time", round(0.95 * ref.duration * (i + 1) / (n_time + 1), 2)) for i in range(n_time)]
+    points += [KillPoint("commit", max(1, round(ref.changed * (j + 1) / (n_commit + 1)))) for j in range(n_commit)]
+    points += [KillPoint("write", max(1, round(ref.temporaries * (j + 1) / (n_write + 1)))) for j in range(n_write)]
+    return points
+
+
+def crash_trial(base: Workspace, dest: Path, ref: Reference, point: KillPoint, index: int = 0,
+                args: tuple[str, ...] = ROUTINE_ARGS) -> Trial:
+    """Start the run on a copy of ``base``, kill it at ``point``, rerun it to completion, compare."""
+    ws = clone(base, dest)
+    watch = Watch(ws)
+    t0 = time.monotonic()
+    proc = start(command(ws.params, *args), ws.root / "killed.log")
+    killed, n_killed, writing = False, 0, []
+    while proc.poll() is None:
+        present = watch.poll()
+        elapsed = time.monotonic() - t0
+        if (point.kind == "time" and elapsed >= point.at) or \
+                (point.kind == "commit" and len(watch.changed) >= point.at) or \
+                (point.kind == "write" and present and len(watch.temporaries) >= point.at):
+            n_killed = kill_tree(proc)
+            killed, writing = True, present
+            break
+        time.sleep(0.001 if point.kind == "write" else 0.003)
+    killed_after = time.monotonic() - t0
+    proc.wait()
+    stale_lock = (ws.archive / LOCK_NAME).exists()
+    res = run(command(ws.params, *args))
+    return Trial(index, point, killed, round(killed_after, 2), n_killed, len(watch.changed),
+                 ", ".join(str(Path(w).relative_to(ws.root)) for w in writing), stale_lock, res.returncode,
+                 mismatches(ref.digest, digest(ws.archive)), leftovers(ws), (res.stdout + res.stderr)[-3000:])
+
+
+def run_campaign(base: Workspace, workdir: Path, trials: int, *, args: tuple[str, ...] = ROUTINE_ARGS,
+                 log: Callable[[str], None] = print, keep: bool = False) -> Campaign:
+    """The reference run of ``run_all.py args``, then ``trials`` crash trials (see :func:`schedule`). A trial
+    during which the code changed (someone editing the working tree) is run again against a new reference."""
+    workdir = Path(workdir)
+    ref = run_reference(base, workdir / "reference", args)
+    log(f"reference run: {ref.duration:.1f} s, {ref.changed} archive file(s) written, {ref.temporaries} "
+        f"temporary file(s) seen, {len(ref.digest)} file(s) in the archive")
+    camp = Campaign(ref)
+    for i, point in enumerate(schedule(trials, ref)):
+        for _attempt in range(3):
+            if source_digest() != ref.sources:
+                log("the code changed since the reference run: running the reference again")
+                ref = camp.reference = run_reference(base, workdir / "reference", args)
+            t = crash_trial(base, workdir / f"trial-{i:02d}", ref, point, i, args)
+            if source_digest() == ref.sources:
+                break
+        camp.trials.append(t)
+        state = "recovered" if t.recovered else \
+            f"NOT RECOVERED (exit {t.rerun_exit}, {len(t.mismatches)} mismatch(es), leftovers {t.leftovers})"
+        where = f"{'at' if t.killed else 'run ended before,'} {t.killed_after:.1f} s, {t.processes_killed} " \
+                f"process(es), {t.changed_before_kill} archive file(s) written" + \
+                (f", writing {t.writing}" if t.writing else "")
+        log(f"trial {i + 1}/{trials}: killed {point} ({where}), rerun: {state}")
+        if not keep and t.recovered:
+            _rmtree(workdir / f"trial-{i:02d}")
+    return camp
+
+
+# --------------------------------------------------------------------------------------------
+# Bad inputs (the corpus of tests/bad_inputs/cases.yaml)
+# --------------------------------------------------------------------------------------------
+CORPUS = ROOT / "tests" / "bad_inputs" / "cases.yaml"
+DELETE = "<delete>"  # a parameter value that removes the key
+
+
+def _merge(data: dict, over: dict) -> dict:
+    for k, v in over.items():
+        if v == DELETE:
+            data.pop(k, None)
+        elif isinstance(v, dict) and isinstance(data.get(k), dict):
+            _merge(data[k], v)
+        else:
+            data[k] = v
+    return data
+
+
+def _fill(value: object, ws: Workspace) -> object:
+    """``{root}``, ``{params}``, ``{archive}``, ``{scenes}`` in strings (recursively) → the workspace's."""
+    if isinstance(value, str):
+        return value.format(root=ws.root, params=ws.params, archive=ws.archive, scenes=ws.scenes,
+                            output=ws.output)
+    if isinstance(value, list):
+        return [_fill(v, ws) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, ws) for k, v in value.items()}
+    return value
+
+
+def _scene_files(ws: Workspace, collection: str, first: date, last: date) -> list[Path]:
+    """Sidecars of ``collection`` whose local date is in [first, last]."""
+    from .config import load_config
+    from .dekads import local_date
+    from .local.scenes import _sidecar, collection_dir
+
+    tz = load_config(ws.params).timezone
+    out = []
+    for p in sorted(collection_dir(ws.scenes, collection).glob("*/*.json")):
+        if first <= local_date(_sidecar(p).time_start, tz) <= last:
+            out.append(p)
+    return out
+
+
+def _dekad(label: str):
+    from .dekads import Dekad
+
+    return Dekad.parse(label)
+
+
+def _band_file(sidecar: Path, band: str) -> tuple[Path, int]:
+    import json
+
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))["bands"][band]
+    return sidecar.parent / meta["file"], int(meta.get("band", 1))
+
+
+def damage_scene_drop_band(ws: Workspace, collection: str, dekad: str, band: str, nth: int = 0) -> None:
+    """Remove ``band`` from one scene of the dekad (its sidecar no longer lists it)."""
+    import json
+
+    d = _dekad(dekad)
+    side = _scene_files(ws, collection, d.start, d.end)[nth]
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    del meta["bands"][band]
+    side.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+def damage_scene_remove(ws: Workspace, collection: str, dekad: str) -> None:
+    """Every scene of ``collection`` in the dekad disappears (an empty collection)."""
+    d = _dekad(dekad)
+    for side in _scene_files(ws, collection, d.start, d.end):
+        for f in side.parent.glob(f"{side.stem}.*"):
+            f.unlink()
+
+
+def damage_scene_fill(ws: Workspace, collection: str, dekad: str, band: str, value: int) -> None:
+    """Set ``band`` to ``value`` everywhere in every scene of the dekad (e.g. a QA band saying cloud)."""
+    import numpy as np
+    import rasterio
+
+    d = _dekad(dekad)
+    for side in _scene_files(ws, collection, d.start, d.end):
+        path, b = _band_file(side, band)
+        with rasterio.open(path, "r+") as dst:
+            dst.write(np.full((dst.height, dst.width), value, dtype=dst.dtypes[b - 1]), b)
+
+
+def _damage_bytes(path: Path, how: str) -> None:
+    raw = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])  # the header survives, the data is cut: an interrupted copy
+    elif how == "garbage":  # the TIFF signature kept, everything after it overwritten
+        path.write_bytes(raw[:8] + bytes((i * 7919 + 13) % 251 for i in range(len(raw) - 8)))
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        raise ValueError(how)
+
+
+def damage_scene_file(ws: Workspace, collection: str, dekad: str, band: str, how: str, nth: int = 0) -> None:
+    """Truncate or overwrite with garbage the GeoTIFF holding ``band`` of one scene of the dekad."""
+    d = _dekad(dekad)
+    path, _ = _band_file(_scene_files(ws, collection, d.start, d.end)[nth], band)
+    _damage_bytes(path, how)
+
+
+def damage_archive_file(ws: Workspace, file: str, how: str) -> None:
+    """Damage an archive file (relative path): ``truncate``, ``garbage``, ``empty``, ``nan`` (every pixel
+    NaN, a valid GeoTIFF) or ``crs:<EPSG:code>`` (same pixels and transform numbers, another CRS)."""
+    import numpy as np
+    import rasterio
+
+    path = ws.archive / file
+    if how == "nan" or how.startswith("crs:"):
+        with rasterio.open(path) as src:
+            profile, data, tags, desc = src.profile, src.read(), src.tags(), src.descriptions
+        if how == "nan":
+            data[:] = np.nan
+        else:
+            profile["crs"] = how.split(":", 1)[1]
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+            dst.update_tags(**tags)
+            for i, n in enumerate(desc, start=1):
+                if n:
+                    dst.set_band_description(i, n)
+    else:
+        _damage_bytes(path, how)
+
+
+def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
+    """A service-account key file at ``{root}/key.json``: ``missing``, ``directory``, ``not_json``,
+    ``binary`` (not UTF-8), ``not_service_account``, ``bad_private_key`` (rejected before any request)."""
+    import json
+
+    key = ws.root / "key.json"
+    good = {"type": "service_account", "client_email": "drought-bot@secret-project.iam.gserviceaccount.com",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEsecretKEYmaterial\n-----END PRIVATE KEY-----\n",
+            "private_key_id": "k3y1d0042secret", "project_id": "secret-project"}
+    if kind == "missing":
+        return
+    if kind == "directory":
+        key.mkdir()
+        return
+    text = {"not_json": "this is not JSON {", "binary": None,
+            "not_service_account": json.dumps({**good, "type": "authorized_user"}),
+            "bad_private_key": json.dumps(good)}[kind]
+    key.write_bytes(b"\x80\x81\xfe\xff key" if text is None else text.encode())
+    key.chmod(mode)
+
+
+def damage_params_text(ws: Workspace, text: str) -> None:
+    """Replace the parameter file by ``text`` (invalid YAML, an empty file...)."""
+    ws.params.write_text(text, encoding="utf-8")
+
+
+def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDWI_202303_COMPD1.tif") -> None:
+    """A small EO4DM store ``{root}/DATA_HISTO/New_Caledonia`` on the parameters' global grid (NDWI and
+    LST composites of March 2023), one file damaged: ``truncate``, ``garbage``, ``crs:<code>`` (written
+    in another CRS), ``int`` (integer data), ``one_band_indicator``."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import Affine
+
+    from .config import load_config
+
+    g = load_config(ws.params).global_chain.grid
+    folder = ws.root / "DATA_HISTO" / "New_Caledonia" / "0_INDICES" / "MODIS" / "DECADE"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, value in (("NDWI", 0.25), ("LST", 27.0)):
+        for d in (1, 2):
+            name = f"MODIS_{index}_202303_COMPD{d}.tif"
+            crs, dtype = g.crs, "float32"
+            if name == file and damage and damage.startswith("crs:"):
+                crs = damage.split(":", 1)[1]
+            if name == file and damage == "int":
+                dtype = "int16"
+            data = np.stack([np.full((g.height, g.width), value), np.full((g.height, g.width), 5)]).astype(dtype)
+            with rasterio.open(folder / name, "w", driver="GTiff", width=g.width, height=g.height, count=2,
+                               dtype=dtype, crs=crs, transform=Affine(*g.transform),
+                               nodata=np.nan if dtype == "float32" else None) as dst:
+                dst.write(data)
+    if damage in ("truncate", "garbage"):
+        _damage_bytes(folder / file, damage)
+
+
+DAMAGES: dict[str, Callable[..., None]] = {
+    "scene_drop_band": damage_scene_drop_band, "scene_remove": damage_scene_remove,
+    "scene_fill": damage_scene_fill, "scene_file": damage_scene_file, "archive_file": damage_archive_file,
+    "key_file": damage_key_file, "params_text": damage_params_text, "store": build_store,
+}
+ENTRIES = {"run_all": [str(RUN_ALL)], "import": ["-m", "eo4dm_helpers.eo4dm_import"],
+           "sample": ["-m", "eo4dm_helpers.sample"]}
+
+
+@dataclass
+class CaseResult:
+    id: str
+    what: str
+    expected_exit: int
+    exit: int
+    stderr: str
+    stdout: str
+    archive_changed: list[str]
+    problems: list[str]  # why the error is not "clear": empty when it is
+
+    @property
+    def clear(self) -> bool:
+        return not self.problems
+
+
+def load_corpus(path: Path = CORPUS) -> list[dict]:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def run_corpus(base: Workspace, workdir: Path, cases: list[dict], workers: int = 2) -> dict[str, CaseResult]:
+    """Every case (subprocesses, ``workers`` at a time), by id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda c: run_case(base, c, Path(workdir) / c["id"]), cases)
+        return {r.id: r for r in results}
+
+
+def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
+    """Prepare a copy of ``base`` as the case says, run its command, judge the outcome: the exit code as
+    documented, one line on stderr starting with the tool's prefix and naming the problem (``message``),
+    no traceback, the archive unchanged and nothing left in it (temporary file, lock). A wait (exit 5) is
+    no error: its reason is on stdout and stderr is empty."""
+    ws = clone(base, dest, own_scenes=bool(case.get("own_scenes")))
+    if case.get("params"):
+        data = yaml.safe_load(ws.params.read_text(encoding="utf-8"))
+        ws.params.write_text(yaml.safe_dump(_merge(data, _fill(case["params"], ws))), encoding="utf-8")
+    for step in case.get("damage", []):
+        (name, kwargs), = step.items()
+        DAMAGES[name](ws, **_fill(kwargs or {}, ws))
+    before = digest(ws.archive)
+    cmd = [sys.executable, *ENTRIES[case.get("entry", "run_all")], *_fill(case.get("args", []), ws)]
+    if case.get("entry", "run_all") == "run_all" and "--params" not in cmd:
+        cmd += ["--params", str(ws.params)]
+    res = run(cmd, env=_fill(case.get("env", {}), ws), timeout=600)
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    problems = []
+    expected = int(case["exit"])
+    if res.returncode != expected:
+        problems.append(f"exit {res.returncode}, documented {expected}")
+    if "Traceback" in res.stderr + res.stdout:
+        problems.append("a Python traceback")
+    if expected == 5:
+        if lines:
+            problems.append(f"{len(lines)} line(s) on stderr for a wait")
+        if case["message"] not in res.stdout:
+            problems.append(f"stdout does not say {case['message']!r}")
+    else:
+        prefix = case.get("prefix", "error: ")
+        if len(lines) != 1:
+            problems.append(f"{len(lines)} line(s) on stderr, expected 1")
+        elif not lines[0].startswith(prefix):
+            problems.append(f"stderr does not start with {prefix!r}")
+        if case["message"] not in res.stderr:
+            problems.append(f"stderr does not say {case['message']!r}")
+    after = digest(ws.archive)
+    changed = mismatches(before, after)
+    if changed:
+        problems.append(f"the archive changed: {changed[:5]}")
+    left = [x for x in leftovers(ws) if not x.startswith("output/work/")]
+    if left:
+        problems.append(f"left behind: {left}")
+    return CaseResult(case["id"], case.get("what", ""), expected, res.returncode, res.stderr, res.stdout,
+                      changed, problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Injected faults: a sitecustomize module first on PYTHONPATH, so that run_all.py and the notebook
+# kernels it starts (which inherit its environment) see the same fault
+# --------------------------------------------------------------------------------------------
+INJECTOR = r'''"""Fault injector of eo4dm_helpers.reliability: this process and the kernels it starts see the fault
+named by $EO4DM_FAULT (test use only)."""
+import builtins
+import errno
+import io
+import os
+import shutil
+
+_KIND = os.environ.get("EO4DM_FAULT", "")
+_FOLDER = os.path.realpath(os.environ.get("EO4DM_FAULT_FOLDER", "/nonexistent"))
+_AFTER = int(os.environ.get("EO4DM_FAULT_AFTER", "1"))
+_LOG = os.environ.get("EO4DM_FAULT_LOG")
+_open, _os_open, _copyfile = builtins.open, os.open, shutil.copyfile
+
+
+def _under(path):
+    try:
+        p = os.path.realpath(os.fspath(path))
+    except TypeError:  # a file descriptor
+        return False
+    return p == _FOLDER or p.startswith(_FOLDER + os.sep)
+
+
+def _note(line):
+    if _LOG:
+        with _open(_LOG, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+if _KIND == "enospc":  # the disk fills up: from the AFTER-th file copied into FOLDER, half is written
+    _count = [0]
+
+    def copyfile(src, dst, *args, **kwargs):
+        if _under(dst):
+            _count[0] += 1
+            if _count[0] >= _AFTER:
+                with _open(src, "rb") as fh:
+                    data = fh.read()
+                with _open(dst, "wb") as fh:
+                    fh.write(data[: len(data) // 2])
+                _note(f"ENOSPC {dst}")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return _copyfile(src, dst, *args, **kwargs)
+
+    shutil.copyfile = copyfile
+
+if _KIND == "erofs":  # FOLDER is on a read-only file system (works for root too, unlike chmod)
+    def _ro(path):
+        _note(f"EROFS {os.fspath(path)}")
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+
+    def open_(file, mode="r", *args, **kwargs):
+        if isinstance(file, str | bytes | os.PathLike) and any(c in mode for c in "wax+") and _under(file):
+            _ro(file)
+        return _open(file, mode, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC) and _under(path):
+            _ro(path)
+        return _os_open(path, flags, *args, **kwargs)
+
+    def _guard(fn, check_exists=False):
+        def wrapper(path, *args, **kwargs):
+            if _under(path) and (not check_exists or os.path.lexists(path)):
+                _ro(path)
+            return fn(path, *args, **kwargs)
+        return wrapper
+
+    def _guard2(fn):
+        def wrapper(src, dst, *args, **kwargs):
+            if _under(src) or _under(dst):
+                _ro(dst)
+            return fn(src, dst, *args, **kwargs)
+        return wrapper
+
+    _mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        if _under(path):
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(path))
+            _ro(path)
+        return _mkdir(path, *args, **kwargs)
+
+    builtins.open = io.open = open_
+    os.open, os.mkdir = os_open, mkdir
+    os.unlink = os.remove = _guard(os.unlink, check_exists=True)
+    os.rmdir = _guard(os.rmdir, check_exists=True)
+    os.replace, os.rename = _guard2(os.replace), _guard2(os.rename)
+    shutil.copyfile = _guard2(_copyfile)
+
+if _KIND == "leak":  # committing (of dekad $EO4DM_FAULT_DEKAD) fails with an error quoting the account and key
+    import json
+
+    import ee
+
+    from eo4dm_helpers import workflow
+
+    _commit = workflow.commit
+
+    def commit(ctx):
+        if os.environ.get("EO4DM_FAULT_DEKAD") not in (None, "", ctx.dekad.label):
+            return _commit(ctx)
+        key = json.loads(_open(os.environ["EO4DM_FAULT_KEY"], encoding="utf-8").read())
+        raise ee.EEException(
+            f"Permission denied: caller serviceAccount:{key['client_email']} (key {key['private_key_id']}, "
+            f"{key['private_key']}) from {os.environ['EO4DM_FAULT_KEY']} may not write the export")
+
+    workflow.commit = commit
+
+if _KIND == "ee":  # Earth Engine initialised offline; computePixels answered by a fake
+    import ee
+    import numpy as np
+
+    from eo4dm_helpers.ee import io as _eeio
+    from eo4dm_helpers.ee import session as _session
+
+    _transient = [int(os.environ.get("EO4DM_FAULT_TRANSIENT", "0"))]
+    _message = os.environ.get("EO4DM_FAULT_MESSAGE", "")
+    _VALUES = {"NDWI": 0.2, "NDVI": 0.5, "LST": 30.0}
+
+    def initialize(cfg):
+        _session.initialize_offline()
+        return "service account"
+
+    class FakeIO:
+        def __init__(self, drive=None):
+            self.drive = drive
+
+        def compute_value(self, obj):
+            return {} if isinstance(obj, ee.Dictionary) else []
+
+        def compute_pixels(self, request):
+            bands = list(request["bandIds"])
+            _note("computePixels " + ",".join(bands))
+            if _transient[0] > 0:
+                _transient[0] -= 1
+                raise ee.EEException("Service Unavailable (HTTP 503): the service is currently unavailable")
+            if _message:
+                raise ee.EEException(_message)
+            dims = request["grid"]["dimensions"]
+            out = np.empty((dims["height"], dims["width"]), dtype=[(b, "<f4") for b in bands])
+            for b in bands:
+                out[b] = 5.0 if b.endswith("_count") else _VALUES.get(b, 0.1)
+            return out
+
+        def start_export(self, params, request_id):
+            raise ee.EEException(_message or "exports are not faked")
+
+        def task_status(self, task):
+            raise ee.EEException(f"Operation {task} not found.")
+
+    _session.initialize = initialize
+    _eeio.LiveIO = FakeIO
+'''
+
+
+def fault_env(folder: Path, kind: str, *, target: Path | None = None, after: int = 1,
+              **extra: str) -> dict[str, str]:
+    """The environment of a run that sees the fault ``kind`` (``enospc``, ``erofs``, ``leak``, ``ee``) on
+    ``target``; the injector is written into ``folder``. ``extra``: EO4DM_FAULT_* variables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(INJECTOR, encoding="utf-8")
+    path = os.pathsep.join([str(folder), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {"PYTHONPATH": path, "EO4DM_FAULT": kind, "EO4DM_FAULT_FOLDER": str(target or "/nonexistent"),
+            "EO4DM_FAULT_AFTER": str(after), "EO4DM_FAULT_LOG": str(folder / "faults.log"),
+            **{f"EO4DM_FAULT_{k.upper()}": str(v) for k, v in extra.items()}}
+
+
+@dataclass
+class FaultTrial:
+    """A run that met an injected fault, then (``rerun``) the same run without it."""
+
+    kind: str
+    exit: int
+    stderr: str
+    problems: list[str]  # what is wrong with the failed run: its message, the archive it left
+    rerun_exit: int | None = None
+    mismatches: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def recovered(self) -> bool:
+        """The failure was clean and, when rerun, the run converged on the uninterrupted run's archive."""
+        return not self.problems and self.rerun_exit in (None, 0) and not self.mismatches and not self.leftovers
+
+
+def one_error_line(stderr: str, *needles: str) -> list[str]:
+    """Problems with an error report: it must be ONE line starting with ``error: `` that contains every
+    needle, and no traceback."""
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    out = []
+    if "Traceback" in stderr:
+        out.append("a Python traceback")
+    if len(lines) != 1 or not lines[0].startswith("error: "):
+        out.append(f"{len(lines)} line(s) on stderr, expected one 'error: ...' line")
+    out += [f"the message does not say {n!r}" for n in needles if n not in stderr]
+    return out
+
+
+def archive_problems(before: dict[str, str], new: dict[str, str], got: dict[str, str]) -> list[str]:
+    """After a failed run, every archive file must be whole: its previous version (``before``) or the
+    complete new one (``new``, an uninterrupted run's); nothing lost."""
+    out = [f"neither previous nor new: {k}" for k, h in got.items() if h not in (before.get(k), new.get(k))]
+    return sorted(out + [f"lost: {k}" for k in before.keys() - got.keys()])
+
+
+def disk_full_trial(base: Workspace, dest: Path, ref: Reference, after: int = 3,
+                    args: tuple[str, ...] = ROUTINE_ARGS) -> FaultTrial:
+    """The disk fills up while the run commits its ``after``-th archive file (half of it written, then
+    ENOSPC); then the same run with space again."""
+    ws = clone(base, dest)
+    before = digest(ws.archive)
+    res = run(command(ws.params, *args), env=fault_env(ws.root / "inject", "enospc", target=ws.archive, after=after))
+    problems = one_error_line(res.stderr, "No space left on device", str(ws.archive)) if res.returncode == 1 else \
+        [f"exit {res.returncode}, expected 1 (a notebook failed)"]
+    problems += archive_problems(before, ref.digest, digest(ws.archive))
+    problems += [f"left behind: {x}" for x in leftovers(ws) if not x.startswith("output/work/")]
+    again = run(command(ws.params, *args))
+    return FaultTrial("disk full (ENOSPC) while committing", res.returncode, res.stderr, problems, again.returncode,
+                      mismatches(ref.digest, digest(ws.archive)), leftovers(ws))
+
+
+def read_only_trial(base: Workspace, dest: Path, folder: str, args: tuple[str, ...] = ROUTINE_ARGS) -> FaultTrial:
+    """``folder`` (``archive`` or ``output``) on a read-only file system: the run stops at once, exit 2,
+    one line naming the parameter; the archive unchanged."""
+    ws = clone(base, dest)
+    before = digest(ws.archive)
+    res = run(command(ws.params, *args), env=fault_env(ws.root / "inject", "erofs", target=getattr(ws, folder)))
+    problems = one_error_line(res.stderr, f"paths.{folder}: cannot write", "Read-only file system") \
+        if res.returncode == 2 else [f"exit {res.returncode}, expected 2"]
+    problems += [f"the archive changed: {x}" for x in mismatches(before, digest(ws.archive))]
+    return FaultTrial(f"read-only {folder} folder (EROFS)", res.returncode, res.stderr, problems)

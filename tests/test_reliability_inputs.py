@@ -1,0 +1,36 @@
+"""Bad inputs (issue #9): every case of tests/bad_inputs/cases.yaml (wrong and missing parameters, dates out
+of range, future dekads, empty collections, all-cloud dekads, scenes missing a band, wrong CRS, NaN-only
+rasters, corrupt and truncated GeoTIFFs, a corrupt EO4DM store file, unreadable key files) gives its
+documented exit code and ONE line on stderr naming the problem, no traceback, and leaves the archive as
+it was (hashes before and after). Engine: eo4dm_helpers.reliability.run_case."""
+
+import pytest
+
+from eo4dm_helpers import reliability as RL
+
+from .reliability_base import base_workspace
+
+CASES = RL.load_corpus()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Every case, two at a time (subprocesses)."""
+    return RL.run_corpus(base_workspace(tmp_path_factory), tmp_path_factory.mktemp("inputs"), CASES)
+
+
+def test_the_corpus_covers_every_kind_of_bad_input():
+    ids = {c["id"] for c in CASES}
+    assert len(ids) == len(CASES)
+    for kind in ("unknown-key", "missing-key", "wrong-type", "not-a-dekad", "future-dekad", "empty-collection",
+                 "all-cloud", "missing-band", "wrong-crs", "nan-only", "corrupt", "truncated", "import-corrupt",
+                 "key-"):
+        assert any(kind in i for i in ids), kind
+    documented = {0, 1, 2, 3, 4, 5}  # run_all.py --help
+    assert all(c["exit"] in documented for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bad_input_gives_one_clear_line_and_changes_nothing(results, case):
+    r = results[case["id"]]
+    assert r.clear, f"{case['what']}: {r.problems}\nstderr: {r.stderr[-2000:]}\nstdout: {r.stdout[-1000:]}"
