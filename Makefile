@@ -53,5 +53,10 @@ browser:
 	    || echo "browser: apt-get could not install chromium chromium-driver: the browser test skips"; \
 	fi
 
+bench: $(STAMP)
+	$(BIN)/python bench/indicators.py
+	$(BIN)/python bench/download.py
+	@echo "tile-sized preprocessing (several minutes): $(BIN)/python bench/preprocess.py"
+
 clean-demo:
 	rm -rf demo

@@ -214,6 +214,7 @@ def _main(args: argparse.Namespace, cfg, log: Log) -> int:
     try:
         with run_lock(cfg.paths.archive):
             clean_temporaries(cfg.paths.archive)
+            clean_temporaries(cfg.paths.output)  # e.g. a bulletin half-written when a run was killed
             # provisional dekads left by earlier runs (not the ones backfilled now) are recomputed
             refresh = [d for d in provisional_dekads(cfg, dekads[0]) if d not in dekads] if dekads and \
                 mode in ("auto", "manual") else []

@@ -286,14 +286,16 @@ class Watch:
 class KillPoint:
     """When a trial kills the run: ``time`` after ``at`` seconds; ``commit`` once ``at`` archive files
     have been created or replaced (between two atomic renames of a commit); ``write`` as soon as the
-    ``at``-th temporary file of the run (archive or output) is seen, i.e. while a file is being written."""
+    ``at``-th temporary file of the run (archive or output) is seen, i.e. while a file is being written;
+    ``report`` while the ``at``-th bulletin page is being written (output/reports)."""
 
     kind: str
     at: float
 
     def __str__(self) -> str:
         return {"time": f"after {self.at:.1f} s", "commit": f"after {self.at:g} archive file(s) committed",
-                "write": f"while writing its temporary file #{self.at:g}"}[self.kind]
+                "write": f"while writing its temporary file #{self.at:g}",
+                "report": f"while writing bulletin page #{self.at:g}"}[self.kind]
 
 
 @dataclass
@@ -378,15 +380,17 @@ def run_reference(base: Workspace, dest: Path, args: tuple[str, ...] = ROUTINE_A
 def schedule(n: int, ref: Reference) -> list[KillPoint]:
     """``n`` kill points spread deterministically over the run: a quarter at commit moments (after k of
     the archive files the run writes are renamed into place, k evenly spaced), a sixth while a file is
-    being written (the k-th temporary file of the run, k evenly spaced), the rest at evenly spaced times
-    over the uninterrupted run's duration (95 % of it: a trial may run a little faster)."""
+    being written (the k-th temporary file of the run, k evenly spaced), one (from 4 trials) while the
+    bulletin is written, the rest at evenly spaced times over the uninterrupted run's duration (95 % of
+    it: a trial may run a little faster)."""
     n_commit = max(1, n // 4) if n >= 3 and ref.changed > 1 else 0
     n_write = max(1, n // 6) if n >= 3 and ref.temporaries > 1 else 0
-    n_time = n - n_commit - n_write
+    n_report = 1 if n >= 4 else 0
+    n_time = n - n_commit - n_write - n_report
     points = [KillPoint("time", round(0.95 * ref.duration * (i + 1) / (n_time + 1), 2)) for i in range(n_time)]
     points += [KillPoint("commit", max(1, round(ref.changed * (j + 1) / (n_commit + 1)))) for j in range(n_commit)]
     points += [KillPoint("write", max(1, round(ref.temporaries * (j + 1) / (n_write + 1)))) for j in range(n_write)]
-    return points
+    return points + [KillPoint("report", 1)] * n_report
 
 
 def crash_trial(base: Workspace, dest: Path, ref: Reference, point: KillPoint, index: int = 0,
@@ -400,13 +404,15 @@ def crash_trial(base: Workspace, dest: Path, ref: Reference, point: KillPoint, i
     while proc.poll() is None:
         present = watch.poll()
         elapsed = time.monotonic() - t0
+        reports = [t for t in watch.temporaries if f"{os.sep}reports{os.sep}" in t]
         if (point.kind == "time" and elapsed >= point.at) or \
                 (point.kind == "commit" and len(watch.changed) >= point.at) or \
-                (point.kind == "write" and present and len(watch.temporaries) >= point.at):
+                (point.kind == "write" and present and len(watch.temporaries) >= point.at) or \
+                (point.kind == "report" and len(reports) >= point.at and reports[-1] in present):
             n_killed = kill_tree(proc)
             killed, writing = True, present
             break
-        time.sleep(0.001 if point.kind == "write" else 0.003)
+        time.sleep(0.001 if point.kind in ("write", "report") else 0.003)
     killed_after = time.monotonic() - t0
     proc.wait()
     stale_lock = (ws.archive / LOCK_NAME).exists()

@@ -66,7 +66,7 @@ def test_every_killed_run_is_rerun_to_the_uninterrupted_archive_byte_for_byte(ca
 def test_kills_hit_the_run_at_different_points_and_take_the_kernels_down(campaign):
     trials = campaign.trials
     if TRIALS >= 3:
-        assert {t.point.kind for t in trials} == {"time", "commit", "write"}
+        assert {"time", "commit", "write"} <= {t.point.kind for t in trials}
     commit = [t for t in trials if t.point.kind == "commit"]
     assert all(0 < t.changed_before_kill < campaign.reference.changed for t in commit)  # between two renames
     assert all(t.writing for t in trials if t.point.kind == "write")  # a file was being written
@@ -86,10 +86,10 @@ def test_kill_points_are_spread_deterministically():
     points = RL.schedule(20, ref)
     assert points == RL.schedule(20, ref) and len(points) == 20
     kinds = [p.kind for p in points]
-    assert (kinds.count("time"), kinds.count("commit"), kinds.count("write")) == (12, 5, 3)
+    assert (kinds.count("time"), kinds.count("commit"), kinds.count("write"), kinds.count("report")) == (11, 5, 3, 1)
     times = [p.at for p in points if p.kind == "time"]
     assert times == sorted(times) and times[0] < 4 and times[-1] > 34
-    assert len(set(times)) == 12 and max(b - a for a, b in zip(times, times[1:], strict=False)) < 3.2
+    assert len(set(times)) == 11 and max(b - a for a, b in zip(times, times[1:], strict=False)) < 3.3
     assert [p.at for p in points if p.kind == "commit"] == [3, 7, 10, 13, 17]
     assert [p.kind for p in RL.schedule(3, ref)] == ["time", "commit", "write"]
 
@@ -181,9 +181,15 @@ def _dead_pid() -> int:
     return pid
 
 
-def test_stale_lock_of_a_dead_run_is_taken_over_by_run_all(base, tmp_path):
+def test_stale_lock_and_temporaries_of_a_dead_run_are_taken_over_and_cleaned_by_run_all(base, tmp_path):
     ws = RL.clone(base, tmp_path / "stale")
     (ws.archive / RL.LOCK_NAME).write_text(f"{socket.gethostname()}:{_dead_pid()}")
+    left = [ws.archive / "composites" / "global" / "dekad" / ".tmp-0123456789ab-MODIS_NDWI_202403_COMPD1.tif",
+            ws.output / "reports" / "2024-03-D1" / ".tmp-0123456789ab-index.html",  # a bulletin being written
+            ws.output / "state" / ".tmp-0123456789ab-last_run.json"]
+    for f in left:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("half of a fi")
     res = RL.run(RL.command(ws.params, "--mode", "drought", "--dekad", "2024-03-D1"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert not (ws.archive / RL.LOCK_NAME).exists() and RL.leftovers(ws) == []
