@@ -68,6 +68,8 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
     _kernel_uses_this_python()
     os.environ["EO4DM_HEADLESS"] = "1"  # notebooks show static maps instead of interactive ones
     secrets = secret_strings(cfg)
+    kernel_log = run_dir / "kernel.log"
+    kernel_log.unlink(missing_ok=True)
     for name in notebooks:
         src, dst = notebook_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb"
         t0 = time.perf_counter()
@@ -85,14 +87,16 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
                                 # a kernel inside a message handler then logs "KeyboardInterrupt caught in
                                 # kernel" as an ERROR on the run's stderr (at random). Cell errors come back
                                 # through papermill (StepFailed), not through this log.
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                                kernel_manager_class=_kernel_manager_logging_to(kernel_log))
         except pm.PapermillExecutionError as exc:
-            scrub_file(dst, secrets)
+            _scrub_outputs(dst, kernel_log, secrets)
             raise StepFailed(name, exc.exec_count, scrub(f"{exc.ename}: {exc.evalue}", secrets), dst) from None
         except Exception as exc:  # kernel died, notebook missing...
-            scrub_file(dst, secrets) if dst.exists() else None
-            raise StepFailed(name, None, scrub(f"{exc.__class__.__name__}: {exc}", secrets), dst) from None
-        scrub_file(dst, secrets)
+            _scrub_outputs(dst, kernel_log, secrets)
+            error = f"{exc.__class__.__name__}: {exc}" + (f" (kernel log: {kernel_log})" if kernel_log.exists() else "")
+            raise StepFailed(name, None, scrub(error, secrets), dst) from None
+        _scrub_outputs(dst, kernel_log, secrets)
         timings[name] = round(time.perf_counter() - t0, 2)
     out = None
     if notebooks[-1] == NOTEBOOKS[-1]:
@@ -103,6 +107,29 @@ def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[
         render_index(cfg)
     shutil.rmtree(work, ignore_errors=True)
     return DekadRun(dekad, out, timings)
+
+
+def _kernel_manager_logging_to(log: Path) -> type:
+    """A kernel manager whose kernels write their own stdout/stderr (not the cells' outputs, which come
+    back in the notebook) to ``log`` instead of the runner's terminal: what a kernel prints as it exits,
+    such as libzmq's "Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)" when its sockets close
+    under it at shutdown, is kept for diagnosis and never pollutes the output of a run that succeeded
+    (cron mails, the one-line error contract of run_all.py)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+            with open(log, "ab") as fh:  # the kernel keeps its own copy of the descriptor
+                kw.update(stdout=fh, stderr=fh)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return KernelLoggingToFile
+
+
+def _scrub_outputs(executed: Path, kernel_log: Path, secrets: list[str]) -> None:
+    for path in (executed, kernel_log):
+        if path.exists():
+            scrub_file(path, secrets)
 
 
 def _portable(path: Path, base: Path) -> str:
@@ -152,7 +179,7 @@ def scrub(text: str, secrets: list[str]) -> str:
 
 def scrub_file(path: Path, secrets: list[str]) -> None:
     """Rewrite a file without secrets or home paths (atomically)."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8", errors="replace")
     clean = scrub(text, secrets)
     if clean != text:
         with atomic_path(path) as tmp:
