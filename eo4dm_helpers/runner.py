@@ -118,10 +118,9 @@ def _kernel_manager_logging_to(log: Path) -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelLoggingToFile(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        async def start_kernel(self, **kw) -> None:  # kw reach Popen (jupyter_client's documented API)
             with open(log, "ab") as fh:  # the kernel keeps its own copy of the descriptor
-                kw.update(stdout=fh, stderr=fh)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
+                await super().start_kernel(**kw, stdout=fh, stderr=fh)
 
     return KernelLoggingToFile
 
