@@ -79,12 +79,33 @@ class Bulletin:
                                  f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
                                  "in moderate, severe or extreme drought."))
         _show(pd.DataFrame(rows))
+        for chain, why in self.no_data().items():
+            display(Markdown(f"*No {chain} data for this dekad: {why}.*"))
         missing = self.ctx.notes().get("indicators", {})
         for chain, info in missing.items():
             for name, why in info.get("missing", {}).items():
                 display(Markdown(f"*{name} ({chain}) not produced: {why}*"))
             for name, why in info.get("warnings", {}).items():
                 display(Markdown(f"*{name} ({chain}): {why}*"))
+
+    def no_data(self) -> dict[str, str]:
+        """The archive's no-data records of this dekad, by chain (global, local <tile>)."""
+        import json
+
+        from .completeness import nodata_path
+
+        cfg, d, out = self.ctx.cfg, self.ctx.dekad, {}
+        chains = (["global"] if cfg.global_chain.enabled else []) + \
+            ([t.id for t in cfg.local_chain.tiles] if cfg.local_chain.enabled else [])
+        for chain in chains:
+            p = nodata_path(cfg.paths.archive, chain, d)
+            if p.is_file():
+                try:
+                    why = str(json.loads(p.read_text(encoding="utf-8")).get("no_data", "no usable acquisition"))
+                except (OSError, ValueError, AttributeError):
+                    why = "no usable acquisition"
+                out["global chain" if chain == "global" else f"local chain (tile {chain})"] = why
+        return out
 
     def maps(self) -> None:
         cfg, d = self.ctx.cfg, self.ctx.dekad

@@ -607,8 +607,12 @@ def calibration_path(archive_root: Path, sensor: str, reference: str, index: str
 
 def store(archive_root: Path, result: Result) -> Path:
     """Write ``result`` atomically to ``<archive>/calibration/<sensor>_to_<reference>_<index>.json``."""
+    from . import runs
+    from .storage import archive_lock
+
     path = calibration_path(archive_root, result.sensor, result.reference, result.index)
-    return write_text_atomic(path, json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n")
+    with archive_lock(archive_root, runs.current()[1]):  # a notebook run by hand never races the routine
+        return write_text_atomic(path, json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n")
 
 
 def load(archive_root: Path, sensor: str, reference: str, index: str) -> Result | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -209,18 +210,30 @@ def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
     for tile in cfg.local_chain.tiles:
         rows += [{"chain": f"local {tile.id}", **r, "indicator": "VAI"}
                  for r in stats.rows(f"VAI {tile.id}", I.VAI_BREAKS)]
-    if rows:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        w.writeheader()
-        w.writerows(rows)
-        target = ctx.staged.zone_stats(d)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(buf.getvalue(), encoding="utf-8")
+    if cfg.territory.zones is not None and any(st.produced for k, st in sets.items() if k != "global_month"):
+        _stage_zone_stats(ctx, rows)
     ctx.note("indicators", {k: {"produced": sorted(s.produced), "missing": s.missing, "warnings": s.warnings,
                                 "reference_years": s.reference_years} for k, s in sets.items()})
     commit(ctx)
     return sets
+
+
+def _stage_zone_stats(ctx: Context, rows: list[dict[str, object]]) -> None:
+    """Stage ``stats/<dekad>/zones.csv`` and its record of the zone layer it was computed with (written
+    even when no zone meets the grid, so that the dekad counts as complete)."""
+    from .completeness import stats_sidecar, zone_layer_digest
+    from .storage import write_text_atomic
+
+    buf = io.StringIO()
+    fields = list(dict.fromkeys(k for r in rows for k in r)) or ["chain", "zone", "indicator", "pixels"]
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    target = ctx.staged.zone_stats(ctx.dekad)
+    write_text_atomic(target, buf.getvalue())
+    write_text_atomic(stats_sidecar(target), json.dumps({"zone_layer_sha256": zone_layer_digest(ctx.cfg),
+                                                         "zone_name_field": ctx.cfg.territory.zone_name_field},
+                                                        indent=1) + "\n")
 
 
 def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
@@ -249,25 +262,18 @@ def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
 
 
 def backfill_indicators(cfg: Config, first: Dekad, last: Dekad, *, log=print) -> int:
-    """Indicators of every dekad of [first, last] whose composites exist but indicators do not (the
-    history behind the bulletin's timelines). Dekads without enough reference years are skipped."""
-    import shutil
+    """Indicators and zone statistics of every dekad of [first, last] that lacks some that its archive
+    allows (composites present, enough reference years): the history behind the bulletin's timelines.
+    Returns the number of dekads computed."""
+    from .completeness import COMPOSITE, MONTH_COMPOSITE, Inventory, missing
+    from .dekads import dekad_range
+    from .history import build_indicators
 
-    arch, done = Archive(cfg.paths.archive), 0
-    d = first
-    while d <= last:
-        start_sensors = global_period_sensor(cfg, d.start)
-        has_comp = arch.global_composite(start_sensors[0], "NDWI", d).exists() or any(
-            arch.local_composite(t.id, "NDWI", d).exists() for t in cfg.local_chain.tiles)
-        has_ind = arch.global_indicator("VHI", d).exists() or any(
-            arch.local_indicator(t.id, "VAI", d).exists() for t in cfg.local_chain.tiles)
-        if has_comp and not has_ind:
-            work = cfg.paths.output / "work" / f"backfill-indicators-{d.label}"
-            work.mkdir(parents=True, exist_ok=True)
-            sets = run_indicators(Context(cfg, d, work))
-            shutil.rmtree(work, ignore_errors=True)
-            if any(s.produced for s in sets.values()):
-                done += 1
-                log(f"indicators {d.label}: done")
-        d = d.next()
+    inv, done = Inventory.scan(cfg), 0
+    for d in dekad_range(first, last):
+        todo = [p for p in missing(cfg, d, inv, bulletin=False) if p.kind not in (COMPOSITE, MONTH_COMPOSITE)]
+        if todo:
+            inv.add(build_indicators(cfg, d))
+            done += 1
+            log(f"indicators {d.label}: done")
     return done

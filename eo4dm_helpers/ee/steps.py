@@ -76,6 +76,15 @@ def download(ctx: Context) -> list[Path]:
             drive = PyDrive2Drive.service_account(key_path(cfg))
         elif dl.drive_client_secrets is not None and dl.drive_token is not None:
             drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
-    return download_dekad(plans, ctx.work, cfg.paths.archive, LiveIO(drive=drive),
-                          method=None if dl.method == "auto" else dl.method, concurrency=dl.concurrency,
-                          drive_folder=dl.drive_folder)
+    from .. import completeness as C
+    from ..storage import archive_lock
+
+    with archive_lock(cfg.paths.archive, ctx.holder):  # the routine's lock, or taken here (by hand)
+        for p in plans:  # what was computed from a composite about to arrive goes first (never stale)
+            if not p.archive_path.exists():
+                d, chain = C.product_of(p.archive_path.relative_to(cfg.paths.archive))
+                for f in C.derived_of(cfg, d, [chain]) if d else ():
+                    f.unlink(missing_ok=True)
+        return download_dekad(plans, ctx.work, cfg.paths.archive, LiveIO(drive=drive),
+                              method=None if dl.method == "auto" else dl.method, concurrency=dl.concurrency,
+                              drive_folder=dl.drive_folder)
