@@ -2,7 +2,7 @@
 """Run the eo4dm drought routine headlessly: every notebook through papermill, one HTML report per dekad.
 
 Examples:
-  python run_all.py --params params/demo.yaml                      # auto: every new complete dekad
+  python run_all.py --params params/demo.yaml                      # auto: every incomplete dekad
   python run_all.py --params params/demo.yaml --dekad 2024-03-D1   # manual: one dekad
   python run_all.py --params params/demo.yaml --start 2024-02-D1 --end 2024-03-D2
   python run_all.py --params params/demo.yaml --mode drought --dekad 2024-03-D2   # indicators + report only
@@ -11,36 +11,49 @@ Examples:
   python run_all.py --params params/demo.yaml --since-failure      # resume what the last run left
   python run_all.py --params params/new_caledonia.yaml --dekad 2024-03-D2 --dry-run --plan-dir plan/
 
-Modes: auto (from the dekad after the last one in the archive to the latest complete dekad, plus the
+Modes: auto (every dekad from history_start, else the archive's first dekad, to the latest complete one that
+lacks a product it must have: composites, indicators, zone statistics, and a bulletin from the first dekad
+the routine ran; dekads before that are completed in-process, the others through the notebooks; plus the
 provisional dekads to recompute), manual (--dekad or --start/--end, inclusive), indices (composites only),
 drought (indicators and report only, from the archive).
 
-Exit codes: 0 done, or nothing to do; 1 a notebook failed (its name and cell are printed) or an
+Exit codes: 0 done, or nothing to do; 1 a notebook or step failed (its name and cell are printed) or an
 archive file is unreadable; 2 bad parameters or arguments (also: the archive or output folder cannot be
-written, the scene store does not exist); 3 another run holds the archive lock; 4 Earth Engine error
-(credentials missing or rejected, export or download failed); 5 waiting for late products (run again
-later). An error is one line on stderr starting with "error: " (a failed download adds one line per
-product), a warning one line "warning: ".
-Every run writes a log to <output>/logs/ and its outcome to <output>/state/last_run.json.
+written or is not a folder, the scene store does not exist, a damaged run state); 3 another run holds the
+archive lock (or the lock is not a file); 4 Earth Engine error (credentials missing or rejected, export or
+download failed); 5 waiting for late products (run again later); 6 interrupted by SIGTERM, SIGHUP or SIGINT
+(the archive is consistent and the lock released: run again, or --since-failure, to resume).
+An error is one line on stderr starting with "error: " (a failed download adds one line per product), a
+warning one line "warning: ". Every run writes a log to <output>/logs/ and its state to
+<output>/state/last_run.json (from its start, updated after every dekad).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import logging
+import os
+import shutil
 import sys
+import time
 import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eo4dm_helpers import completeness as C
+from eo4dm_helpers import interrupt, runs
 from eo4dm_helpers import routine as R
 from eo4dm_helpers.config import ConfigError, load_config, parse_dekad
 from eo4dm_helpers.dekads import Dekad, dekad_range, latest_complete_dekad
-from eo4dm_helpers.drought import backfill_indicators, provisional_dekads
+from eo4dm_helpers.drought import provisional_dekads
 from eo4dm_helpers.ee.session import AuthError
-from eo4dm_helpers.runner import NOTEBOOKS, StepFailed, run_dekad
+from eo4dm_helpers.interrupt import Interrupted
+from eo4dm_helpers.runner import NOTEBOOKS, StepFailed, kill_kernels, run_dekad
 from eo4dm_helpers.storage import LockError, clean_temporaries, run_lock
-from eo4dm_helpers.workflow import backfill, check_backend
+from eo4dm_helpers.workflow import check_backend
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,13 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--start", help="first dekad of a period YYYY-MM-Dn (with --end)")
     p.add_argument("--end", help="last dekad of a period YYYY-MM-Dn, inclusive (with --start)")
     p.add_argument("--backfill", action="store_true",
-                   help="first build the historical composites and indicators missing from the archive, from the "
-                        "parameters' history_start up to the dekad before the first one run (no notebooks)")
+                   help="first complete, in-process, every dekad from the parameters' history_start up to the dekad "
+                        "before the first one run (composites, indicators, zone statistics; no notebooks)")
     p.add_argument("--check-availability", action="store_true",
                    help="print the latency table (latest acquisition per product) and, per dekad to run, the "
-                        "products found against expected and the decision (process / wait); process nothing")
+                        "products found against expected, the decision (process / wait) and the archive "
+                        "products it lacks; process nothing")
     p.add_argument("--since-failure", action="store_true",
-                   help="run again the dekads the last run did not finish (from <output>/state/last_run.json)")
+                   help="run again the dekads the last run did not finish (from <output>/state/last_run.json); "
+                        "not with --dekad/--start/--end")
     p.add_argument("--no-wait", action="store_true",
                    help="process even when products are missing (no availability check)")
     p.add_argument("--dry-run", action="store_true",
@@ -72,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class Log:
-    """Prints and appends to the run's log file."""
+    """Prints and appends to the run's log file; a closed terminal (SIGHUP) or a full disk never stops it."""
 
     def __init__(self, path: Path | None):
         self.fh = None
@@ -81,7 +96,8 @@ class Log:
             self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def __call__(self, msg: str, err: bool = False) -> None:
-        print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+        with contextlib.suppress(OSError, ValueError):  # the terminal is gone (SIGHUP): the log file keeps it
+            print(msg, file=sys.stderr if err else sys.stdout, flush=True)
         if self.fh:
             try:
                 self.fh.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {'ERROR ' if err else ''}{msg}\n")
@@ -91,12 +107,28 @@ class Log:
 
     def close(self) -> None:
         if self.fh:
-            self.fh.close()
+            with contextlib.suppress(OSError):
+                self.fh.close()
 
 
-def resolve(args: argparse.Namespace, cfg) -> tuple[str, list[Dekad]]:
-    """The mode and the dekads to run, from the arguments."""
+@dataclass
+class Job:
+    """What a run does: ``history`` dekads completed in-process (no bulletin), then ``routine`` dekads
+    through the notebooks (``notebooks[d]``: those a dekad needs, None for the mode's)."""
+
+    mode: str
+    routine: list[Dekad] = field(default_factory=list)
+    history: list[Dekad] = field(default_factory=list)
+    notebooks: dict[Dekad, tuple[str, ...] | None] = field(default_factory=dict)
+    missing: dict[Dekad, list[C.Product]] = field(default_factory=dict)
+    auto: bool = False  # planned from the archive's completeness (re-planned under the lock)
+
+
+def resolve(args: argparse.Namespace, cfg) -> Job:
+    """The mode and the dekads to run, from the arguments (auto runs are planned from the archive)."""
     today = cfg.today()
+    if args.since_failure and (args.dekad or args.start or args.end):
+        raise ConfigError("--since-failure: resumes the last run's own dekads; do not give --dekad/--start/--end")
     if args.dekad and (args.start or args.end):
         raise ConfigError("--dekad: give either --dekad or --start/--end, not both")
     if bool(args.start) != bool(args.end):
@@ -104,7 +136,9 @@ def resolve(args: argparse.Namespace, cfg) -> tuple[str, list[Dekad]]:
     mode = args.mode or ("manual" if (args.dekad or args.start) else "auto")
     if args.since_failure:
         dekads, mode = R.since_failure(cfg)
-        return mode, dekads
+        if dekads is None:
+            return Job("auto", auto=True)
+        return Job(mode, routine=dekads)
     if args.start:
         first, last = parse_dekad(args.start, "--start"), parse_dekad(args.end, "--end")
         if last < first:
@@ -114,60 +148,124 @@ def resolve(args: argparse.Namespace, cfg) -> tuple[str, list[Dekad]]:
         dekads = [parse_dekad(args.dekad, "--dekad")]
     elif mode == "manual":
         raise ConfigError("--dekad: manual mode needs --dekad or --start/--end")
-    elif args.backfill:  # the history is built in-process; the notebooks run the latest dekad only
-        dekads = [latest_complete_dekad(today)]
     else:
-        dekads = R.auto_period(cfg, today)
+        return Job(mode, auto=True)  # auto (and indices/drought without dekads): planned under the lock
     for d in dekads:
         if d.end >= today:
             if args.start:  # name the argument given: the period's end
                 raise ConfigError(f"--end: {dekads[-1]} is not complete on {today} (the latest complete dekad "
                                   f"is {latest_complete_dekad(today)})")
             raise ConfigError(f"--dekad: {d} is not complete on {today} (it ends {d.end})")
-    return mode, dekads
+    return Job(mode, routine=dekads)
 
 
-def dry_run(cfg, dekads: list[Dekad], folder: Path, log) -> int:
+def plan_auto(job: Job, cfg, inv: C.Inventory, *, record: bool) -> Job:
+    """Fill an auto job from the archive: every incomplete dekad (completeness.missing)."""
+    if record:
+        R.bulletins_from(cfg, inv, cfg.today(), record=True)
+    plan = R.auto_plan(cfg, cfg.today(), inv)
+    job.history, job.routine, job.missing = plan.history, plan.routine, plan.missing
+    job.notebooks = dict(plan.notebooks)
+    if job.mode in ("indices", "drought"):  # auto in a restricted mode: the mode's notebooks only
+        job.notebooks = dict.fromkeys(job.routine, R.MODE_NOTEBOOKS[job.mode])
+        job.history = [] if job.mode == "indices" else job.history
+    return job
+
+
+def with_backfill(job: Job, cfg, inv: C.Inventory) -> Job:
+    """``--backfill``: every incomplete dekad from history_start to the one before the first to run."""
+    if cfg.history_start is None:
+        raise ConfigError("history_start: needed by --backfill")
+    first = Dekad.containing(cfg.history_start)
+    before = job.routine[0] if job.routine else latest_complete_dekad(cfg.today()).next()
+    todo = [d for d in dekad_range(first, before.previous()) if d not in job.history
+            and C.missing(cfg, d, inv, bulletin=False)]
+    job.history = sorted(set(job.history) | set(todo))
+    return job
+
+
+def dry_run(cfg, job: Job, folder: Path, log) -> int:
     from eo4dm_helpers.ee.plan import plan_global, plan_local, write_plan
     from eo4dm_helpers.ee.session import initialize_offline
     from eo4dm_helpers.stac.search import plan_searches
 
+    dekads = job.routine or [latest_complete_dekad(cfg.today())]
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--plan-dir: {folder} is a file, not a folder")
     initialize_offline()
     for d in dekads:
         target = folder / d.label if len(dekads) > 1 else folder
         searches = plan_searches(cfg, d)  # STAC sources (issue #10): what is searched, no request
         plans = ([] if searches.global_lst else plan_global(cfg, d)) + \
             ([] if cfg.local_chain.source == "stac" else plan_local(cfg, d))
-        files = write_plan(plans, target)
+        try:
+            files = write_plan(plans, target)
+            if searches.searches:
+                (target / "stac_searches.txt").write_text(searches.summary() + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--plan-dir: cannot write {exc.filename or target} "
+                              f"({exc.strerror or exc.__class__.__name__})") from None
         log(f"{d.label}: {len(files)} Earth Engine product(s) planned in {target}")
         if searches.searches:
-            (target / "stac_searches.txt").write_text(searches.summary() + "\n", encoding="utf-8")
             log(searches.summary())
     return R.EXIT_DONE
 
 
-def check_only(cfg, dekads: list[Dekad], log) -> int:
+def check_only(cfg, job: Job, log) -> int:
     import pandas as pd
 
     today = cfg.today()
+    if job.auto:
+        inv = C.Inventory.scan(cfg, today)
+        _report_strays(inv, log)
+        plan_auto(job, cfg, inv, record=False)
+        if job.history:
+            log(f"{len(job.history)} dekad(s) to complete in-process (no bulletin): {_span(job.history)}")
     log(f"latency on {today} (latest acquisition available per product):")
     log(pd.DataFrame(R.latency_table(cfg, today)).to_string(index=False))
-    for d in dekads:
+    if job.auto and not job.routine:
+        log(f"\nevery dekad up to {latest_complete_dekad(today)} has its bulletin")
+    for d in job.routine:
         a = R.check_availability(cfg, d, today)
-        log(f"\n{d.label}: {a.decision} - {a.reason}")
+        lacks = job.missing.get(d)
+        log(f"\n{d.label}: {a.decision} - {a.reason}" + (f"; lacks {C.summary(lacks)}" if lacks else ""))
         log(pd.DataFrame(a.rows()).to_string(index=False))
     return R.EXIT_DONE
 
 
+def _span(dekads: list[Dekad]) -> str:
+    return dekads[0].label if len(dekads) == 1 else f"{dekads[0].label} to {dekads[-1].label}"
+
+
+def _report_strays(inv: C.Inventory, log) -> None:
+    for s in inv.strays:
+        log(f"warning: {s.message()}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # tasks cut short by a signal: no noise
+    with interrupt.raising():
+        try:
+            return _entry(args)
+        except Interrupted as exc:  # before the run had anything to clean up
+            with contextlib.suppress(OSError, ValueError):
+                print(f"error: interrupted by {exc.signame} before any work; nothing was changed", file=sys.stderr)
+            return R.EXIT_INTERRUPTED
+
+
+def _entry(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.params)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return R.EXIT_CONFIG
     try:
+        R.check_folders(cfg)
         log = Log(None if args.dry_run else cfg.paths.output / "logs" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return R.EXIT_CONFIG
     except OSError as exc:  # read-only or full output folder: say so in one line
         print(f"error: {_io_error(cfg, exc)}", file=sys.stderr)
         return R.EXIT_CONFIG
@@ -196,91 +294,188 @@ def _io_error(cfg, exc: OSError) -> str:
 
 def _main(args: argparse.Namespace, cfg, log: Log) -> int:
     try:
-        mode, dekads = resolve(args, cfg)
+        job = resolve(args, cfg)
         if args.dry_run:
-            return dry_run(cfg, dekads, args.plan_dir, log)
+            return dry_run(cfg, job, args.plan_dir, log)
         check_backend(cfg)
         if args.check_availability:
-            return check_only(cfg, dekads, log)
+            return check_only(cfg, job, log)
     except (ConfigError, ValueError) as exc:
         log(f"error: {exc}", err=True)
         return R.EXIT_CONFIG
     except AuthError as exc:
         log(f"error: {exc}", err=True)
         return R.EXIT_EARTH_ENGINE
-    done: list[Dekad] = []
-    current: Dekad | None = None
-    code = R.EXIT_DONE
+    except OSError as exc:
+        log(f"error: {_io_error(cfg, exc)}", err=True)
+        return R.EXIT_CONFIG
+    run_id = runs.new_run_id()
+    run = Run(cfg, args, job, run_id, log)
     try:
-        with run_lock(cfg.paths.archive):
-            clean_temporaries(cfg.paths.archive)
-            clean_temporaries(cfg.paths.output)  # e.g. a bulletin half-written when a run was killed
-            # provisional dekads left by earlier runs (not the ones backfilled now) are recomputed
-            refresh = [d for d in provisional_dekads(cfg, dekads[0]) if d not in dekads] if dekads and \
-                mode in ("auto", "manual") else []
-            if args.backfill and dekads:
-                code = _backfill(cfg, dekads[0], log)
-                if code:
-                    return code
-            todo = refresh + dekads
-            if not todo:
-                log(f"nothing to do: the archive is up to date with the latest complete dekad ({mode} mode)")
-                return R.EXIT_DONE
-            if cfg.backend == "local" and mode != "drought" and not cfg.paths.scenes.is_dir():
-                raise ConfigError(f"paths.scenes: {cfg.paths.scenes} is not a folder (the local backend reads its "
-                                  "scenes there)")
-            if refresh:
-                log(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
-            notebooks = R.MODE_NOTEBOOKS[mode] or NOTEBOOKS
-            for d in todo:
-                current = d
-                notes = {}
-                if mode != "drought" and not args.no_wait:
-                    a = R.check_availability(cfg, d, cfg.today())
-                    notes["availability_check"] = {"decision": a.decision, "reason": a.reason, "counts": a.rows()}
-                    if a.decision == "wait":
-                        log(f"{d.label}: {a.reason}; run again later")
-                        code = R.EXIT_WAITING
-                        break
-                    if a.decision == "process-incomplete":
-                        log(f"{d.label}: {a.reason}")
-                run = run_dekad(cfg, args.params.resolve(), d, notebooks=notebooks, notes=notes,
-                                log=lambda m: log(m))
-                done.append(d)
-                log(f"{d.label}: report {run.report}" if run.report else f"{d.label}: composites done")
-            current = None
+        with run_lock(cfg.paths.archive) as holder:
+            return run.execute(holder)
     except LockError as exc:
         log(f"error: {exc}", err=True)
         return R.EXIT_LOCKED
     except ConfigError as exc:
         log(f"error: {exc}", err=True)
         return R.EXIT_CONFIG
-    except StepFailed as exc:
-        log(f"error: {exc}", err=True)
-        code = R.EXIT_EARTH_ENGINE if "TransferError" in str(exc) or "EEException" in str(exc) else \
-            R.EXIT_STEP_FAILED
-    except OSError as exc:  # a file of the archive or the output that cannot be written (read-only, full) or read
+    except OSError as exc:  # the lock's folder cannot be made (read-only, a file in the way...)
         log(f"error: {_io_error(cfg, exc)}", err=True)
-        if current is None and exc.errno in _WRITE_ERRNOS:  # before any dekad: the parameters' folders are unusable
+        return R.EXIT_CONFIG if exc.errno in _WRITE_ERRNOS or isinstance(exc, FileExistsError | NotADirectoryError) \
+            else R.EXIT_STEP_FAILED
+    finally:
+        shutil.rmtree(runs.work_root(cfg.paths.output) / run_id, ignore_errors=True)
+
+
+class Run:
+    """One run under the archive lock: plan, record the state, work, and stop cleanly on a signal."""
+
+    def __init__(self, cfg, args: argparse.Namespace, job: Job, run_id: str, log: Log):
+        self.cfg, self.args, self.job, self.run_id, self.log = cfg, args, job, run_id, log
+        self.state: R.RunState | None = None
+        self.current: Dekad | None = None
+
+    def execute(self, holder: str) -> int:
+        cfg, log = self.cfg, self.log
+        os.environ[runs.RUN_ENV], os.environ[runs.HOLDER_ENV] = self.run_id, holder  # this process and kernels
+        try:
+            return self._execute(holder)
+        except Interrupted as exc:
+            interrupt.ignore()
+            kill_kernels()  # no kernel writes on once the lock is released
+            for folder in (cfg.paths.archive, cfg.paths.output):
+                clean_temporaries(folder)
+            where = f" while processing {self.current.label}" if self.current else ""
+            detail = f"interrupted by {exc.signame}{where}"
+            self._finish(R.EXIT_INTERRUPTED, "interrupted", detail)
+            log(f"error: {detail}; the archive is consistent and the lock released: run again (or "
+                "--since-failure) to resume", err=True)
+            return R.EXIT_INTERRUPTED
+        finally:
+            os.environ.pop(runs.RUN_ENV, None)
+            os.environ.pop(runs.HOLDER_ENV, None)
+
+    def _finish(self, code: int, status: str, detail: str = "") -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.current = self.current
+            self.state.finish(code, status, detail)
+        except OSError as exc:
+            self.log(f"error: the run state was not saved: {_io_error(self.cfg, exc)}", err=True)
+
+    def _execute(self, holder: str) -> int:
+        cfg, args, job, log = self.cfg, self.args, self.job, self.log
+        try:
+            clean_temporaries(cfg.paths.archive)
+            clean_temporaries(cfg.paths.output)  # e.g. a bulletin half-written when a run was killed
+            runs.clean_dead_work(cfg.paths.output, keep=self.run_id)  # never reuse a dead run's staged files
+            inv = C.Inventory.scan(cfg)
+            _report_strays(inv, log)
+            if job.auto:
+                plan_auto(job, cfg, inv, record=True)
+            if args.backfill:
+                with_backfill(job, cfg, inv)
+            # provisional dekads left by earlier runs (not the ones run now) are recomputed
+            refresh = []
+            if job.routine and job.mode in ("auto", "manual"):
+                before = latest_complete_dekad(cfg.today()).next() if job.auto else job.routine[0]
+                refresh = [d for d in provisional_dekads(cfg, before) if d not in job.routine]
+            todo = sorted(refresh + job.routine)
+            mode_notebooks = R.MODE_NOTEBOOKS[job.mode]
+            self.state = R.RunState(cfg, job.mode, job.history + todo, mode_notebooks, self.run_id)
+            self.state.save()
+            if not todo and not job.history:
+                log(f"nothing to do: every dekad up to {latest_complete_dekad(cfg.today())} is complete "
+                    f"({job.mode} mode)")
+                self._finish(R.EXIT_DONE, "done")
+                return R.EXIT_DONE
+            if cfg.backend == "local" and (todo and job.mode != "drought" or job.history) and \
+                    not (cfg.paths.scenes and cfg.paths.scenes.is_dir()):
+                raise ConfigError(f"paths.scenes: {cfg.paths.scenes} is not a folder (the local backend reads its "
+                                  "scenes there)")
+            if job.history:
+                self._history(inv)
+            if refresh:
+                log(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
+            code = self._routine(todo, holder)
+            self.current = None if code == R.EXIT_DONE else self.current
+            self._finish(code, {R.EXIT_DONE: "done", R.EXIT_WAITING: "waiting"}.get(code, "failed"))
+            return code
+        except ConfigError as exc:
+            log(f"error: {exc}", err=True)
+            self._finish(R.EXIT_CONFIG, "failed", str(exc))
             return R.EXIT_CONFIG
-        code = R.EXIT_STEP_FAILED
-    try:
-        R.save_state(cfg, dekads, done, current, mode, code)
-    except OSError as exc:
-        log(f"error: the run state was not saved: {_io_error(cfg, exc)}", err=True)
-    return code
+        except StepFailed as exc:
+            log(f"error: {exc}", err=True)
+            code = R.EXIT_EARTH_ENGINE if "TransferError" in str(exc) or "EEException" in str(exc) else \
+                R.EXIT_STEP_FAILED
+            self._finish(code, "failed", str(exc))
+            return code
+        except OSError as exc:  # a file of the archive or the output that cannot be written (read-only, full) or read
+            log(f"error: {_io_error(cfg, exc)}", err=True)
+            code = R.EXIT_CONFIG if self.current is None and self.state is None and exc.errno in _WRITE_ERRNOS \
+                else R.EXIT_STEP_FAILED
+            self._finish(code, "failed", _io_error(cfg, exc))
+            return code
+        except Exception as exc:  # a step run in-process (history) failed: one line, like a notebook's
+            from eo4dm_helpers.ee.errors import TransferError
+
+            what = f"{self.current.label}: " if self.current else ""
+            log(f"error: {what}{exc.__class__.__name__}: {' '.join(str(exc).split())}", err=True)
+            code = R.EXIT_EARTH_ENGINE if isinstance(exc, TransferError | AuthError) else R.EXIT_STEP_FAILED
+            self._finish(code, "failed", str(exc))
+            return code
+
+    def _history(self, inv: C.Inventory) -> None:
+        """Complete the history dekads in-process, one line per dekad with an estimate of what is left."""
+        from eo4dm_helpers.history import build_composites, build_indicators
+
+        cfg, log, dekads = self.cfg, self.log, self.job.history
+        log(f"completing {len(dekads)} dekad(s) in-process (no bulletin): {_span(dekads)}")
+        t0 = time.monotonic()
+        for k, d in enumerate(dekads, start=1):
+            self.current = d
+            todo = C.missing(cfg, d, inv, bulletin=False)
+            if todo and C.composites_missing(todo):
+                inv.add(build_composites(cfg, d, inv, log=log))
+                todo = C.missing(cfg, d, inv, bulletin=False)
+            if any(p.kind in C.DERIVED for p in todo):
+                inv.add(build_indicators(cfg, d))
+            left = (time.monotonic() - t0) / k * (len(dekads) - k)
+            eta = f" (about {_duration(left)} left)" if k < len(dekads) else ""
+            log(f"[{k}/{len(dekads)}] {d.label}: done{eta}")
+            self.state.done.append(d)  # type: ignore[union-attr]
+            self.state.save()  # type: ignore[union-attr]
+        self.current = None
+
+    def _routine(self, todo: list[Dekad], holder: str) -> int:
+        cfg, args, job, log = self.cfg, self.args, self.job, self.log
+        for k, d in enumerate(todo, start=1):
+            self.current = d
+            notes = {}
+            notebooks = job.notebooks.get(d) or R.MODE_NOTEBOOKS[job.mode] or NOTEBOOKS
+            if job.mode != "drought" and "01_medium_resolution" in notebooks and not args.no_wait:
+                a = R.check_availability(cfg, d, cfg.today())
+                notes["availability_check"] = {"decision": a.decision, "reason": a.reason, "counts": a.rows()}
+                if a.decision == "wait":
+                    log(f"{d.label}: {a.reason}; run again later")
+                    return R.EXIT_WAITING
+                if a.decision == "process-incomplete":
+                    log(f"{d.label}: {a.reason}")
+            if len(todo) > 1:
+                log(f"[{k}/{len(todo)}] {d.label}")
+            run = run_dekad(cfg, self.args.params.resolve(), d, notebooks=notebooks, notes=notes,
+                            log=lambda m: log(m), run_id=self.run_id, holder=holder)
+            self.state.done.append(d)  # type: ignore[union-attr]
+            self.state.save()  # type: ignore[union-attr]
+            log(f"{d.label}: report {run.report}" if run.report else f"{d.label}: composites done")
+        return R.EXIT_DONE
 
 
-def _backfill(cfg, before: Dekad, log) -> int:
-    if cfg.history_start is None:
-        log("error: history_start: needed by --backfill", err=True)
-        return R.EXIT_CONFIG
-    log(f"backfill: building the historical composites from {cfg.history_start} ...")
-    first = Dekad.containing(cfg.history_start)
-    n = backfill(cfg, first, before.previous(), log=lambda m: log(m) if m.endswith("-12-D3: done") else None)
-    n_ind = backfill_indicators(cfg, first, before.previous(), log=lambda m: None)
-    log(f"backfill: {n} dekad(s) of historical composites and {n_ind} of indicators built")
-    return R.EXIT_DONE
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 if __name__ == "__main__":

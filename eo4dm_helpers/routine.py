@@ -8,16 +8,18 @@ composites only; ``drought`` indicators and report only, from the archive.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from . import completeness as C
 from . import products as P
-from .archive import Archive
-from .config import Config
-from .dekads import Dekad, dekad_range, latest_complete_dekad
+from .config import Config, ConfigError
+from .dekads import Dekad, DekadError, latest_complete_dekad
 from .storage import write_text_atomic
 
 # Notebooks of each mode (the routine runs them in this order).
@@ -28,35 +30,96 @@ MODE_NOTEBOOKS = {
     "drought": ("06_indicators", "07_report"),
 }
 
-EXIT_DONE, EXIT_STEP_FAILED, EXIT_CONFIG, EXIT_LOCKED, EXIT_EARTH_ENGINE, EXIT_WAITING = 0, 1, 2, 3, 4, 5
+EXIT_DONE, EXIT_STEP_FAILED, EXIT_CONFIG, EXIT_LOCKED, EXIT_EARTH_ENGINE, EXIT_WAITING, EXIT_INTERRUPTED = range(7)
+REPORT_NOTEBOOKS = ("06_indicators", "07_report")  # a dekad whose composites are all there
 
 
-class NothingToDo(Exception):
-    """An ``auto`` run found no new complete dekad."""
+@dataclass
+class Plan:
+    """What an auto run does: dekads completed in-process (the history, no bulletin), then dekads run
+    through the notebooks (with their bulletin), each with the notebooks it needs."""
+
+    history: list[Dekad] = field(default_factory=list)
+    routine: list[Dekad] = field(default_factory=list)
+    notebooks: dict[Dekad, tuple[str, ...] | None] = field(default_factory=dict)  # None: all
+    missing: dict[Dekad, list[C.Product]] = field(default_factory=dict)
+    bulletins_from: Dekad | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.history and not self.routine
+
+
+def routine_state_path(cfg: Config) -> Path:
+    return cfg.paths.output / "state" / "routine.json"
+
+
+def bulletins_from(cfg: Config, inv: C.Inventory, today: date, *, record: bool = False) -> Dekad:
+    """The first dekad a bulletin is expected for: recorded by the first auto run (the dekad after the last
+    one the archive held then, at most the latest complete dekad); earlier dekads are history, completed
+    in-process without a bulletin. ``record`` saves it when it was not recorded yet."""
+    p = routine_state_path(cfg)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return Dekad.parse(data["bulletins_from"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, DekadError):
+        raise ConfigError(f"{p}: damaged routine state (not the JSON this version writes); delete it (bulletins "
+                          "are then expected from the next dekad on)") from None
+    latest = latest_complete_dekad(today)
+    last = inv.last_dekad()
+    first = min(latest, last.next()) if last is not None else latest
+    if record:
+        write_text_atomic(p, json.dumps({"bulletins_from": first.label}, indent=1) + "\n")
+    return first
+
+
+def auto_plan(cfg: Config, today: date, inv: C.Inventory | None = None) -> Plan:
+    """Every incomplete dekad from the archive's start (or ``history_start``) to the latest complete one
+    (DOMAIN.md §1.5 AUTO, made convergent: a dekad left incomplete by any earlier run is taken up again)."""
+    inv = inv or C.Inventory.scan(cfg, today)
+    plan = Plan(bulletins_from=bulletins_from(cfg, inv, today))
+    for d in C.span(cfg, inv, today):
+        routine = d >= plan.bulletins_from
+        todo = C.missing(cfg, d, inv, bulletin=routine)
+        if not todo:
+            continue
+        plan.missing[d] = todo
+        if routine:
+            plan.routine.append(d)
+            plan.notebooks[d] = None if C.composites_missing(todo) else REPORT_NOTEBOOKS
+        else:
+            plan.history.append(d)
+    return plan
 
 
 def auto_period(cfg: Config, today: date) -> list[Dekad]:
-    """From the dekad after the last one in the archive to the latest complete dekad (DOMAIN.md §1.5
-    AUTO); from the parameters' history_start when the archive is empty."""
-    last_complete = latest_complete_dekad(today)
-    last = Archive(cfg.paths.archive).latest_global_dekad() if cfg.global_chain.enabled else None
-    if last is None:
-        last = _latest_local(cfg)
-    if last is None:
-        if cfg.history_start is None:
-            return [last_complete]
-        return dekad_range(Dekad.containing(cfg.history_start), last_complete)
-    return dekad_range(last.next(), last_complete)
+    """The dekads an auto run processes (history and routine), in order."""
+    plan = auto_plan(cfg, today)
+    return plan.history + plan.routine
 
 
-def _latest_local(cfg: Config) -> Dekad | None:
-    found = []
-    for t in cfg.local_chain.tiles:
-        folder = Archive(cfg.paths.archive).root / "composites" / "local" / t.id / "dekad"
-        for p in folder.glob("LS2_NDWI_*_COMPD*.tif") if folder.is_dir() else []:
-            stem = p.stem.split("_")
-            found.append(Dekad(int(stem[2][:4]), int(stem[2][4:]), int(stem[3][-1])))
-    return max(found) if found else None
+def check_folders(cfg: Config) -> None:
+    """``paths.archive`` and ``paths.output`` are folders (or can be made): not a file, not a link loop."""
+    for key, folder in (("paths.archive", cfg.paths.archive), ("paths.output", cfg.paths.output)):
+        p = Path(folder)
+        try:
+            p.resolve(strict=False)
+        except RuntimeError:  # Python < 3.13: a symlink loop
+            raise ConfigError(f"{key}: {p} is a symbolic link loop") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(f"{key}: {p} is a symbolic link loop") from None
+            raise ConfigError(f"{key}: {p} cannot be used ({exc.strerror})") from None
+        try:
+            exists, is_dir, link = p.exists(), p.is_dir(), p.is_symlink()
+        except OSError as exc:
+            raise ConfigError(f"{key}: {p} cannot be used ({exc.strerror})") from None
+        if exists and not is_dir:
+            raise ConfigError(f"{key}: {p} is a file, not a folder")
+        if link and not exists:
+            raise ConfigError(f"{key}: {p} is a symbolic link to nothing (or a loop)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,26 +309,100 @@ def _latest_ee(cfg: Config, products: list[P.Product], today: date, lookback: in
 
 
 # --------------------------------------------------------------------------------------------
-# Run state: what the last run was asked, did and where it failed (for --since-failure)
+# Run state: what the last run was asked, did and where it stopped (for --since-failure)
 # --------------------------------------------------------------------------------------------
+STATE_VERSION = 2
+
+
 def state_path(cfg: Config) -> Path:
     return cfg.paths.output / "state" / "last_run.json"
 
 
+@dataclass
+class RunState:
+    """``<output>/state/last_run.json``: written when a run starts, after every dekad and when it ends,
+    so that ``--since-failure`` resumes after a kill, an interruption or a full disk."""
+
+    cfg: Config
+    mode: str
+    requested: list[Dekad]
+    notebooks: tuple[str, ...] | None = None  # those the requested dekads run (None: all)
+    run_id: str = ""
+    done: list[Dekad] = field(default_factory=list)
+    current: Dekad | None = None
+    status: str = "running"  # running, done, failed, waiting, interrupted
+    exit_code: int | None = None
+    detail: str = ""
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def save(self) -> None:
+        from .interrupt import deferred
+
+        data = {"version": STATE_VERSION, "run_id": self.run_id, "pid": os.getpid(), "mode": self.mode,
+                "requested": [d.label for d in self.requested], "done": [d.label for d in self.done],
+                "notebooks": list(self.notebooks) if self.notebooks else None,
+                "current": self.current.label if self.current else None,
+                "failed": self.current.label if self.current and self.status != "running" else None,
+                "status": self.status, "exit_code": self.exit_code, "detail": self.detail,
+                "started": self.started,
+                "finished": None if self.status == "running" else datetime.now(UTC).isoformat(timespec="seconds")}
+        with deferred():
+            write_text_atomic(state_path(self.cfg), json.dumps(data, indent=1))
+
+    def finish(self, code: int, status: str, detail: str = "") -> None:
+        self.exit_code, self.status, self.detail = code, status, detail
+        self.save()
+
+
 def save_state(cfg: Config, requested: list[Dekad], done: list[Dekad], failed: Dekad | None, mode: str,
                exit_code: int) -> None:
-    write_text_atomic(state_path(cfg), json.dumps({
-        "requested": [d.label for d in requested], "done": [d.label for d in done],
-        "failed": failed.label if failed else None, "mode": mode, "exit_code": exit_code,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds")}, indent=1))
+    """One-shot state of a finished run."""
+    st = RunState(cfg, mode, list(requested), done=list(done), current=failed)
+    st.finish(exit_code, "done" if exit_code == EXIT_DONE else "failed")
 
 
-def since_failure(cfg: Config) -> tuple[list[Dekad], str]:
-    """The dekads the last run did not finish (from its failed dekad to the end of its request)."""
+def read_state(cfg: Config) -> dict | None:
+    """The last run's state; ConfigError naming the file when it is damaged."""
     p = state_path(cfg)
-    if not p.exists():
-        return [], "no previous run recorded"
-    st = json.loads(p.read_text(encoding="utf-8"))
-    done = set(st.get("done", []))
-    todo = [Dekad.parse(x) for x in st.get("requested", []) if x not in done]
-    return todo, st.get("mode", "manual")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{p}: the last run's state cannot be read ({why}); delete it and run the dekads "
+                          "again") from None
+    try:
+        st = json.loads(text)
+        if not isinstance(st, dict):
+            raise ValueError
+        requested = [Dekad.parse(x) for x in st.get("requested") or []]
+        done = {Dekad.parse(x) for x in st.get("done") or []}
+        mode = st.get("mode", "manual")
+        notebooks = st.get("notebooks")
+        if mode not in MODE_NOTEBOOKS or not (notebooks is None or isinstance(notebooks, list)):
+            raise ValueError
+    except (ValueError, TypeError, AttributeError, DekadError):
+        raise ConfigError(f"{p}: damaged run state (not the JSON this version writes); delete it and run the "
+                          "dekads again") from None
+    st["requested"], st["done"] = requested, done
+    return st
+
+
+def since_failure(cfg: Config) -> tuple[list[Dekad] | None, str]:
+    """What the last run did not finish: ``(dekads, mode)``; ``(None, "auto")`` after an auto run (an
+    auto run takes up every incomplete dekad by itself); ``([], mode)`` when nothing is left."""
+    st = read_state(cfg)
+    if st is None:
+        return [], "manual"
+    mode = st["mode"]
+    if mode == "auto":
+        return None, "auto"
+    notebooks = st.get("notebooks")
+    bulletin = notebooks is None or "07_report" in notebooks
+    inv = C.Inventory.scan(cfg)
+    todo = []
+    for d in st["requested"]:
+        if d not in st["done"] or (mode != "indices" and C.missing(cfg, d, inv, bulletin=bulletin)):
+            todo.append(d)
+    return todo, mode

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
+from . import runs
 from .config import Config
 from .dekads import Dekad
 from .storage import atomic_path, clean_temporaries
@@ -50,18 +54,28 @@ def report_path(cfg: Config, dekad: Dekad) -> Path:
 
 
 def run_dekad(cfg: Config, params_file: Path, dekad: Dekad, *, notebooks: tuple[str, ...] = NOTEBOOKS,
-              notebook_dir: Path = NOTEBOOK_DIR, log=print, notes: dict | None = None) -> DekadRun:
+              notebook_dir: Path = NOTEBOOK_DIR, log=print, notes: dict | None = None,
+              run_id: str | None = None, holder: str | None = None) -> DekadRun:
     """Run the notebooks for one dekad, then render the report notebook to HTML (when it ran).
 
     ``notes`` are facts for the report known before the notebooks run (e.g. the availability check).
+    ``run_id`` and ``holder`` name the run and the archive lock it holds: the kernels write into the
+    archive only while that lock is theirs, and stage only in this run's work folder.
     """
+    run_id = run_id or runs.new_run_id()
     run_dir = cfg.paths.output / "runs" / dekad.label
-    work = cfg.paths.output / "work" / dekad.label
-    if work.exists():  # leftovers of an interrupted run: start the dekad afresh
+    work = runs.work_root(cfg.paths.output) / run_id / dekad.label
+    if work.exists():  # this run's own leftovers: start the dekad afresh
         shutil.rmtree(work)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_temporaries(run_dir)
+    runs.make_work(work.parent, run_id)
     work.mkdir(parents=True, exist_ok=True)
+    os.environ[runs.RUN_ENV] = run_id  # inherited by the kernels
+    if holder:
+        os.environ[runs.HOLDER_ENV] = holder
+    else:
+        os.environ.pop(runs.HOLDER_ENV, None)
     for key, value in (notes or {}).items():
         _note(work, key, value)
     timings: dict[str, float] = {}
@@ -121,8 +135,30 @@ def _kernel_manager_logging_to(log: Path) -> type:
         async def start_kernel(self, **kw) -> None:  # kw reach Popen (jupyter_client's documented API)
             with open(log, "ab") as fh:  # the kernel keeps its own copy of the descriptor
                 await super().start_kernel(**kw, stdout=fh, stderr=fh)
+            _KERNELS.add(self)
 
     return KernelLoggingToFile
+
+
+_KERNELS: weakref.WeakSet = weakref.WeakSet()  # kernel managers started by this process
+
+
+def kill_kernels(timeout: float = 10.0) -> int:
+    """SIGKILL every kernel this process started that may still run (each is the leader of a session of
+    its own: its whole process group goes) and wait for them; returns how many were killed. Used when
+    the run is interrupted, so that no kernel goes on writing after the run has released its lock."""
+    procs = []
+    for km in list(_KERNELS):
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            procs.append(proc)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+    return len(procs)
 
 
 def _scrub_outputs(executed: Path, kernel_log: Path, secrets: list[str]) -> None:

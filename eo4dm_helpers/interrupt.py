@@ -1,0 +1,85 @@
+"""SIGTERM, SIGHUP and SIGINT as one exception, :class:`Interrupted`, raised in the main thread.
+
+``run_all.py`` turns them into a clean stop: kernels killed, temporaries removed, the run state recorded
+as interrupted, the lock released, one line on stderr and exit code 6. Short critical sections (taking
+and releasing the lock, writing the run state) run under :func:`deferred`: a signal arriving there is
+held and raised when the section ends, so that no lock is left half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGTERM", "SIGHUP", "SIGINT")) if s is not None)
+
+
+class Interrupted(BaseException):  # noqa: N818 - a BaseException like KeyboardInterrupt, not an error
+    """The run received SIGTERM, SIGHUP or SIGINT."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.signame = signal.Signals(signum).name
+        super().__init__(self.signame)
+
+
+_state = threading.local()
+
+
+def _pending() -> list[int]:
+    if not hasattr(_state, "pending"):
+        _state.pending, _state.depth = [], 0
+    return _state.pending
+
+
+def _handler(signum: int, _frame) -> None:
+    pending = _pending()
+    if _state.depth:  # inside a critical section: raise when it ends
+        pending.append(signum)
+        return
+    for s in SIGNALS:  # one interruption: the clean-up that follows is not interrupted again
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def raising() -> Iterator[None]:
+    """Within the block, the signals raise :class:`Interrupted` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in SIGNALS}
+    _pending().clear()
+    for s in SIGNALS:
+        signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A critical section: a signal received inside is raised at its end (if signals are handled)."""
+    pending = _pending()
+    _state.depth += 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+        if not _state.depth and pending:
+            signum = pending.pop(0)
+            pending.clear()
+            for s in SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
+            raise Interrupted(signum)
+
+
+def ignore() -> None:
+    """Ignore the signals from now on (the clean-up after an interruption)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
