@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from eo4dm_helpers import reliability as RL
+from eo4dm_helpers import runs
 from eo4dm_helpers.storage import LockError, atomic_path, run_lock, write_text_atomic
 
 from .reliability_base import base_workspace
@@ -47,10 +48,12 @@ def campaign(short, tmp_path_factory):
 def test_the_reference_run_writes_and_replaces_archive_files(campaign, short):
     ref = campaign.reference
     before = RL.digest(short.archive)
-    assert ref.changed == 10 and ref.temporaries > ref.changed  # composites, indicators, stats; notes, reports
+    # composites, indicators, statistics and their record of the zone layer; notes, reports
+    assert ref.changed == 11 and ref.temporaries > ref.changed
     created = ref.digest.keys() - before.keys()
-    assert before.keys() < ref.digest.keys() and len(created) == 5  # nothing lost
-    assert "indicators/global/dekad/VHI_202403D1.tif" in created and "stats/2024-03-D1/zones.csv" in created
+    assert before.keys() < ref.digest.keys() and len(created) == 6  # nothing lost
+    assert {"indicators/global/dekad/VHI_202403D1.tif", "stats/2024-03-D1/zones.csv",
+            "stats/2024-03-D1/zones.json"} <= created
 
 
 def test_every_killed_run_is_rerun_to_the_uninterrupted_archive_byte_for_byte(campaign):
@@ -117,7 +120,7 @@ def test_disk_full_in_the_middle_of_a_commit_leaves_whole_files_only(tmp_path, m
     from .conftest import demo_params
 
     cfg = load_config(demo_params(tmp_path))
-    ctx = Context(cfg, Dekad(2024, 3, 1), tmp_path / "work")
+    ctx = Context(cfg, Dekad(2024, 3, 1), runs.make_work(tmp_path / "work", "run-test"), "run-test")
     names = [f"stats/2024-03-D1/f{i}.csv" for i in range(3)]
     for n in names:
         write_text_atomic(cfg.paths.archive / n, f"previous {n}")

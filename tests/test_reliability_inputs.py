@@ -23,7 +23,7 @@ def test_the_corpus_covers_every_kind_of_bad_input():
     ids = {c["id"] for c in CASES}
     assert len(ids) == len(CASES)
     for kind in ("unknown-key", "missing-key", "wrong-type", "not-a-dekad", "future-dekad", "empty-collection",
-                 "all-cloud", "missing-band", "wrong-crs", "nan-only", "corrupt", "truncated", "import-corrupt",
+                 "missing-band", "wrong-crs", "nan-only", "corrupt", "truncated", "import-corrupt",
                  "key-"):
         assert any(kind in i for i in ids), kind
     documented = {0, 1, 2, 3, 4, 5}  # run_all.py --help

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date
 
 import numpy as np
-import pytest
 
 from eo4dm_helpers import routine as R
 from eo4dm_helpers.archive import Archive, write_raster
@@ -26,29 +25,6 @@ def _composite(cfg, d):
     g = cfg.global_chain.grid
     write_raster(Archive(cfg.paths.archive).global_composite("MODIS", "NDWI", d), [np.zeros((g.height, g.width))] * 2,
                  ["NDWI", "count"], g)
-
-
-@pytest.mark.parametrize(
-    ("last", "today", "expected"),
-    [
-        ("2024-03-D1", date(2024, 3, 21), ["2024-03-D2"]),
-        ("2024-03-D2", date(2024, 3, 21), []),  # nothing new
-        ("2023-12-D2", date(2024, 1, 11), ["2023-12-D3", "2024-01-D1"]),  # year boundary
-        ("2024-02-D2", date(2024, 3, 1), ["2024-02-D3"]),  # leap February
-        ("2024-01-D3", date(2024, 2, 21), ["2024-02-D1", "2024-02-D2"]),  # month boundary
-    ],
-)
-def test_auto_period_from_last_archived_dekad(tmp_path, last, today, expected):
-    cfg = _cfg(tmp_path)
-    _composite(cfg, Dekad.parse(last))
-    assert [d.label for d in R.auto_period(cfg, today)] == expected
-
-
-def test_auto_period_with_an_empty_archive(tmp_path):
-    cfg = _cfg(tmp_path, history_start=date(2024, 2, 15))
-    assert [d.label for d in R.auto_period(cfg, date(2024, 3, 12))] == ["2024-02-D2", "2024-02-D3", "2024-03-D1"]
-    cfg = _cfg(tmp_path, history_start=None)
-    assert [d.label for d in R.auto_period(cfg, date(2024, 3, 12))] == ["2024-03-D1"]
 
 
 def test_wait_rule(tmp_path, monkeypatch):
@@ -99,11 +75,11 @@ def test_latency_table_on_the_local_store(small_demo):
 def test_run_state_and_since_failure(tmp_path):
     cfg = _cfg(tmp_path)
     req = [Dekad(2024, 2, 3), Dekad(2024, 3, 1), Dekad(2024, 3, 2)]
-    R.save_state(cfg, req, req[:1], req[1], "manual", 1)
+    R.save_state(cfg, req, req[:1], req[1], "indices", 1)
     todo, mode = R.since_failure(cfg)
-    assert [d.label for d in todo] == ["2024-03-D1", "2024-03-D2"] and mode == "manual"
+    assert [d.label for d in todo] == ["2024-03-D1", "2024-03-D2"] and mode == "indices"
     st = json.loads(R.state_path(cfg).read_text())
-    assert st["failed"] == "2024-03-D1" and st["exit_code"] == 1
+    assert st["failed"] == "2024-03-D1" and st["exit_code"] == 1 and st["status"] == "failed"
 
 
 def _run(*args, env=None):
@@ -111,26 +87,43 @@ def _run(*args, env=None):
                           timeout=600, env=env)
 
 
+LAST = Dekad(2024, 3, 2)
+
+
+def _complete_demo_archive(tmp_path, last=LAST):
+    """A demo workspace whose archive is complete from history_start (2024-03-01) to ``last``, with the
+    reference years' composites before it."""
+    from . import archives
+    from .test_completeness import _cfg as completeness_cfg
+    from .test_completeness import _reference_years
+
+    cfg = completeness_cfg(tmp_path, history_start=date(2024, 3, 1))
+    p = cfg.source
+    span = [d for d in (Dekad(2024, 3, 1), Dekad(2024, 3, 2)) if d <= last]
+    _reference_years(cfg, [Dekad(2024, 3, 1), Dekad(2024, 3, 2)])
+    archives.complete(cfg, span, bulletins=span)
+    (cfg.paths.output / "state").mkdir(parents=True, exist_ok=True)
+    R.routine_state_path(cfg).write_text(json.dumps({"bulletins_from": "2024-03-D1"}))
+    return p, cfg
+
+
 def test_nothing_to_do_exits_0_and_says_so(tmp_path):
-    p = demo_params(tmp_path)
-    cfg = load_config(p)
-    _composite(cfg, Dekad(2024, 3, 2))
+    p, cfg = _complete_demo_archive(tmp_path)
     res = _run("--params", str(p))
-    assert res.returncode == 0 and "nothing to do" in res.stdout
+    assert res.returncode == 0 and "nothing to do: every dekad up to 2024-03-D2 is complete" in res.stdout, res.stderr
     logs = list((cfg.paths.output / "logs").glob("run-*.log"))
     assert logs and "nothing to do" in logs[0].read_text()
+    assert json.loads(R.state_path(cfg).read_text())["status"] == "done"
 
 
 def test_waiting_exits_5_and_records_it(tmp_path):
-    p = demo_params(tmp_path)  # empty scene store: every product is missing
-    cfg = load_config(p)
-    cfg.paths.scenes.mkdir(parents=True)  # a missing store is a parameter error (exit 2), an empty one a wait
-    _composite(cfg, Dekad(2024, 3, 1))
+    p, cfg = _complete_demo_archive(tmp_path, last=Dekad(2024, 3, 1))
+    (tmp_path / "scenes" / "x").mkdir()  # an empty scene store: every product is missing (a missing one: exit 2)
     res = _run("--params", str(p))
     assert res.returncode == 5, res.stderr
     assert "2024-03-D2: waiting for MOD09GA (0/10)" in res.stdout
     st = json.loads(R.state_path(cfg).read_text())
-    assert st["exit_code"] == 5 and st["done"] == []
+    assert st["exit_code"] == 5 and st["done"] == [] and st["status"] == "waiting"
 
 
 def test_second_run_on_a_locked_archive_exits_3(tmp_path):
