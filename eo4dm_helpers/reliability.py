@@ -584,7 +584,8 @@ def damage_archive_file(ws: Workspace, file: str, how: str) -> None:
 
 def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
     """A service-account key file at ``{root}/key.json``: ``missing``, ``directory``, ``not_json``,
-    ``binary`` (not UTF-8), ``not_service_account``, ``bad_private_key`` (rejected before any request)."""
+    ``binary`` (not UTF-8), ``not_service_account``, ``bad_private_key`` (rejected before any request),
+    ``numeric_key_id`` (a ``private_key_id`` that is a number: the libraries' errors then quote the key)."""
     import json
 
     key = ws.root / "key.json"
@@ -598,7 +599,8 @@ def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
         return
     text = {"not_json": "this is not JSON {", "binary": None,
             "not_service_account": json.dumps({**good, "type": "authorized_user"}),
-            "bad_private_key": json.dumps(good)}[kind]
+            "bad_private_key": json.dumps(good),
+            "numeric_key_id": json.dumps({**good, "private_key_id": 9876543210123})}[kind]
     key.write_bytes(b"\x80\x81\xfe\xff key" if text is None else text.encode())
     key.chmod(mode)
 
@@ -676,11 +678,15 @@ def run_corpus(base: Workspace, workdir: Path, cases: list[dict], workers: int =
         return {r.id: r for r in results}
 
 
+TEXT_FILES = (".log", ".json", ".ipynb", ".html", ".csv", ".txt")
+
+
 def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     """Prepare a copy of ``base`` as the case says, run its command, judge the outcome: the exit code as
     documented, one line on stderr starting with the tool's prefix and naming the problem (``message``),
-    no traceback, the archive unchanged and nothing left in it (temporary file, lock). A wait (exit 5) is
-    no error: its reason is on stdout and stderr is empty."""
+    no traceback, the archive unchanged and nothing left in it (temporary file, lock), and none of the
+    case's ``absent`` strings (secrets) in its output or in any file of the output folder (logs, state,
+    executed notebooks). A wait (exit 5) is no error: its reason is on stdout and stderr is empty."""
     ws = clone(base, dest, own_scenes=bool(case.get("own_scenes")))
     if case.get("params"):
         data = yaml.safe_load(ws.params.read_text(encoding="utf-8"))
@@ -689,6 +695,7 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
         (name, kwargs), = step.items()
         DAMAGES[name](ws, **_fill(kwargs or {}, ws))
     before = digest(ws.archive)
+    outputs = {p: p.stat().st_mtime_ns for p in ws.output.rglob("*") if p.is_file()}
     cmd = [sys.executable, *ENTRIES[case.get("entry", "run_all")], *_fill(case.get("args", []), ws)]
     if case.get("entry", "run_all") == "run_all" and "--params" not in cmd:
         cmd += ["--params", str(ws.params)]
@@ -696,6 +703,7 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     problems = []
     expected = int(case["exit"])
+    message = _fill(case["message"], ws)
     if res.returncode != expected:
         problems.append(f"exit {res.returncode}, documented {expected}")
     if "Traceback" in res.stderr + res.stdout:
@@ -703,16 +711,20 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     if expected == 5:
         if lines:
             problems.append(f"{len(lines)} line(s) on stderr for a wait")
-        if case["message"] not in res.stdout:
-            problems.append(f"stdout does not say {case['message']!r}")
+        if message not in res.stdout:
+            problems.append(f"stdout does not say {message!r}")
     else:
         prefix = case.get("prefix", "error: ")
         if len(lines) != 1:
             problems.append(f"{len(lines)} line(s) on stderr, expected 1")
         elif not lines[0].startswith(prefix):
             problems.append(f"stderr does not start with {prefix!r}")
-        if case["message"] not in res.stderr:
-            problems.append(f"stderr does not say {case['message']!r}")
+        if message not in res.stderr:
+            problems.append(f"stderr does not say {message!r}")
+    written = [p for p in ws.output.rglob("*") if p.is_file() and p.suffix in TEXT_FILES
+               and outputs.get(p) != p.stat().st_mtime_ns]  # by this run: logs, state, executed notebooks
+    shown = [res.stdout, res.stderr] + [p.read_text(encoding="utf-8", errors="replace") for p in written]
+    problems += [f"{s!r} is shown" for s in _fill(case.get("absent", []), ws) if any(s in t for t in shown)]
     after = digest(ws.archive)
     changed = mismatches(before, after)
     if changed:

@@ -154,7 +154,7 @@ def secret_strings(cfg: Config) -> list[str]:
     import contextlib
     import json
 
-    from .ee.session import key_path
+    from .ee.session import KEY_ENV, key_path, looks_like_key
 
     fields = ("client_email", "private_key", "private_key_id", "client_secret", "refresh_token", "access_token")
 
@@ -168,8 +168,11 @@ def secret_strings(cfg: Config) -> list[str]:
 
     out: list[str] = []
     files = [cfg.download.drive_client_secrets, cfg.download.drive_token]
+    env = os.environ.get(KEY_ENV, "")
     path = key_path(cfg)
-    if path is not None:
+    if cfg.credentials.ee_key_file is None and looks_like_key(env):  # the variable holds the key, not its path
+        out += [env, *fields_of(env)]
+    elif path is not None:
         out.append(str(path))
         files.insert(0, path)
     for f in files:
