@@ -3,6 +3,11 @@
 Every problem (unknown key, wrong type, impossible value) raises :class:`ConfigError` with one
 line naming the key, e.g. ``params/demo.yaml: indicators.alpha: must be between 0 and 1, got 1.5``.
 Relative paths are resolved against the directory of the YAML file.
+
+A wrong type is reported with the key, the expected type and the *kind* of value found ("got a
+list"), never the value: a password put in the wrong place must not be printed. Values are quoted
+only by the checks of non-secret settings where it helps (unknown time zone or CRS, out-of-range
+numbers, a misspelt choice), never under ``credentials``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -236,6 +241,9 @@ class Config:
 # --------------------------------------------------------------------------------------------
 # Generic loader
 # --------------------------------------------------------------------------------------------
+_SCALAR_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -250,11 +258,39 @@ def _type_name(tp: Any) -> str:
         return "a path"
     if tp is date:
         return "a date YYYY-MM-DD"
+    if tp in _SCALAR_NAMES:
+        return _SCALAR_NAMES[tp]
     if origin in (tuple, list):
         return "a list"
     if origin is dict:
         return "a mapping"
     return getattr(tp, "__name__", str(tp))
+
+
+def _found(value: Any) -> str:
+    """What kind of value was found, never the value itself (it may be a misplaced secret)."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
+             (datetime, "a date and time"), (date, "a date"), (bytes, "binary data"), (dict, "a mapping"),
+             (list | tuple, "a list"), (set, "a set"))
+    return next((name for t, name in kinds if isinstance(value, t)), "a value of another kind")
+
+
+def _date_reason(exc: Exception) -> str:
+    """Why a date is impossible, from datetime's message when it does not quote the value."""
+    msg = str(exc)
+    return msg if ("range" in msg or "must be in" in msg) and "'" not in msg else "expected YYYY-MM-DD"
+
+
+def _secret_key(key: str) -> bool:
+    """Keys whose values are never quoted in a message (``credentials.*``, ``stac.*.credentials``)."""
+    return "credentials" in key.replace("[", ".").split(".")
+
+
+def _wrong(key: str, tp: Any, value: Any) -> ConfigError:
+    hint = " (quote it to keep it as text)" if tp is str and isinstance(value, bool | date | float) else ""
+    return ConfigError(f"{key}: must be {_type_name(tp)}, got {_found(value)}{hint}")
 
 
 def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
@@ -271,47 +307,51 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
                 return _convert(value, arg, key, base)
             except ConfigError as exc:
                 errors.append(exc)
-        raise errors[0] if len(errors) == 1 else ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+        raise errors[0] if len(errors) == 1 else _wrong(key, tp, value)
     if value is None:
         raise ConfigError(f"{key}: must be {_type_name(tp)}, got null")
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+            shown = f"{value!r}" if isinstance(value, str) and not _secret_key(key) and len(value) <= 40 \
+                else _found(value)
+            raise ConfigError(f"{key}: must be {_type_name(tp)}, got {shown}")
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, base)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+            raise _wrong(key, tp, value)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+            raise _wrong(key, tp, value)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: must be a number, got {value!r}")
+            raise _wrong(key, tp, value)
         return float(value)
     if tp is str:
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ConfigError(f"{key}: must be a string, got {value!r}")
+            raise _wrong(key, tp, value)
         return str(value)
     if tp is Path:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: must be a path, got {value!r}")
+            raise _wrong(key, tp, value)
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (base / p).resolve()
     if tp is date:
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            raise _wrong(key, tp, value)
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{key}: must be a date YYYY-MM-DD, got {value!r}") from None
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: not a valid date YYYY-MM-DD ({_date_reason(exc)})") from None
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: must be a list, got {value!r}")
+            raise _wrong(key, tp, value)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{key}[{i}]", base) for i, v in enumerate(value))
         if len(value) != len(args):
@@ -320,20 +360,23 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
     if origin is dict:
         kt, vt = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: must be a mapping, got {value!r}")
+            raise _wrong(key, tp, value)
         return {_convert(k, kt, key, base): _convert(v, vt, f"{key}.{k}", base) for k, v in value.items()}
     raise TypeError(f"unsupported schema type {tp!r} at {key}")  # programming error
 
 
 def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {data!r}")
+        raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {_found(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     for k in data:
         if k not in fields:
+            expected = f"expected one of: {', '.join(fields)}"
+            if _secret_key(prefix):  # the "key" may be a secret typed as one (``{cdse_password:s3cr3t}``)
+                raise ConfigError(f"{prefix}: unknown key (not shown: it may hold a secret; {expected})")
             where = f"{prefix}.{k}" if prefix else str(k)
-            raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
+            raise ConfigError(f"{where}: unknown key ({expected})")
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -427,6 +470,12 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "swath_radius_m", f"must be positive, got {obj.swath_radius_m}")
     if isinstance(obj, Config):
         _check_sources(obj)
+    if isinstance(obj, Credentials | Download):
+        for name in ("ee_key_file", "drive_client_secrets", "drive_token"):
+            value = getattr(obj, name, None)
+            if value is not None and _holds_key(str(value)):
+                _fail(p, name, "holds the key itself (JSON or PEM), not the path of a file: save it in a file "
+                               "readable by you only (chmod 600) and give its path")
     if isinstance(obj, Download) and obj.concurrency < 1:
         _fail(p, "concurrency", f"must be at least 1, got {obj.concurrency}")
     if isinstance(obj, Indicators):
@@ -436,6 +485,11 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "vai_dense_vegetation_ndvi", "must be greater than vai_bare_soil_ndvi")
         if obj.provisional_dekads < 0:
             _fail(p, "provisional_dekads", f"must be >= 0, got {obj.provisional_dekads}")
+
+
+def _holds_key(value: str) -> bool:
+    """A path setting that holds key material (as ``eo4dm_helpers.ee.session.looks_like_key``)."""
+    return "{" in value or "private_key" in value or "-----BEGIN" in value or "\n" in value
 
 
 def _check_sources(cfg: Config) -> None:

@@ -610,6 +610,12 @@ def damage_params_text(ws: Workspace, text: str) -> None:
     ws.params.write_text(text, encoding="utf-8")
 
 
+def damage_params_append(ws: Workspace, text: str, encoding: str = "utf-8") -> None:
+    """Append ``text`` (written in ``encoding``) to the parameter file, e.g. a section given twice."""
+    with open(ws.params, "ab") as fh:
+        fh.write(text.encode(encoding))
+
+
 def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDWI_202303_COMPD1.tif") -> None:
     """A small EO4DM store ``{root}/DATA_HISTO/New_Caledonia`` on the parameters' global grid (NDWI and
     LST composites of March 2023), one file damaged: ``truncate``, ``garbage``, ``crs:<code>`` (written
@@ -643,7 +649,8 @@ def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDW
 DAMAGES: dict[str, Callable[..., None]] = {
     "scene_drop_band": damage_scene_drop_band, "scene_remove": damage_scene_remove,
     "scene_fill": damage_scene_fill, "scene_file": damage_scene_file, "archive_file": damage_archive_file,
-    "key_file": damage_key_file, "params_text": damage_params_text, "store": build_store,
+    "key_file": damage_key_file, "params_text": damage_params_text, "params_append": damage_params_append,
+    "store": build_store,
 }
 ENTRIES = {"run_all": [str(RUN_ALL)], "import": ["-m", "eo4dm_helpers.eo4dm_import"],
            "sample": ["-m", "eo4dm_helpers.sample"]}
