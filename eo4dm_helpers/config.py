@@ -4,6 +4,11 @@ Every problem (unknown key, wrong type, impossible value) raises :class:`ConfigE
 line naming the key, e.g. ``params/demo.yaml: indicators.alpha: must be between 0 and 1, got 1.5``.
 Relative paths are resolved against the directory of the YAML file.
 
+Hostile files are refused, never half-read: more than 1 MiB, not UTF-8, anchors and aliases (a
+parameter file never needs them, and refusing them rules out any "billion laughs" expansion), merge
+keys, nesting deeper than 32 levels, a key given twice (PyYAML would keep the last silently) and
+impossible dates (``2024-02-30``) all give one line with the file, the line and the key.
+
 A wrong type is reported with the key, the expected type and the *kind* of value found ("got a
 list"), never the value: a password put in the wrong place must not be printed. Values are quoted
 only by the checks of non-secret settings where it helps (unknown time zone or CRS, out-of-range
@@ -13,6 +18,7 @@ numbers, a misspelt choice), never under ``credentials``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -271,6 +277,8 @@ def _found(value: Any) -> str:
     """What kind of value was found, never the value itself (it may be a misplaced secret)."""
     if value is None:
         return "null"
+    if isinstance(value, _BadDate):
+        return "an impossible date"
     kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
              (datetime, "a date and time"), (date, "a date"), (bytes, "binary data"), (dict, "a mapping"),
              (list | tuple, "a list"), (set, "a set"))
@@ -310,6 +318,8 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
         raise errors[0] if len(errors) == 1 else _wrong(key, tp, value)
     if value is None:
         raise ConfigError(f"{key}: must be {_type_name(tp)}, got null")
+    if isinstance(value, _BadDate) and tp is not date:
+        raise _wrong(key, tp, value)
     if origin is Literal:
         if value not in typing.get_args(tp):
             shown = f"{value!r}" if isinstance(value, str) and not _secret_key(key) and len(value) <= 40 \
@@ -329,6 +339,8 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _wrong(key, tp, value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str | int) or isinstance(value, bool):
@@ -340,6 +352,8 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (base / p).resolve()
     if tp is date:
+        if isinstance(value, _BadDate):
+            raise ConfigError(f"{key}: not a valid date YYYY-MM-DD ({value.reason}, line {value.line})")
         if isinstance(value, datetime) or not isinstance(value, date | str):
             raise _wrong(key, tp, value)
         if isinstance(value, date):
@@ -511,19 +525,112 @@ def _check_sources(cfg: Config) -> None:
                   "(the L2A cloud probability, else the SCL, stands in for it)")
 
 
+MAX_BYTES = 1 << 20  # parameter files are a few kilobytes
+MAX_DEPTH = 32  # they nest 5 levels
+
+
+@dataclass(frozen=True)
+class _BadDate:
+    """A YAML timestamp that is no date (``2024-02-30``): reported with the key it is given to."""
+
+    reason: str
+    line: int
+
+
+class _ParamLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without anchors, aliases or merge keys, with bounded nesting, and with
+    impossible dates kept as :class:`_BadDate` instead of raising."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _at(event.start_mark, "anchors (&) and aliases (*) are not allowed in a parameter file")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _at(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError, AttributeError) as exc:
+            return _BadDate(_date_reason(exc), node.start_mark.line + 1)
+
+
+_ParamLoader.add_constructor("tag:yaml.org,2002:timestamp", _ParamLoader.construct_yaml_timestamp)
+
+
+def _at(mark: Any, msg: str) -> ConfigError:
+    return ConfigError(f"line {mark.line + 1}: {msg}")
+
+
+def _check_keys(root: yaml.Node) -> None:
+    """Every mapping key a plain name given once (PyYAML keeps the last of repeated keys silently)."""
+    todo: list[tuple[yaml.Node, str]] = [(root, "")]
+    while todo:
+        node, where = todo.pop()
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(v, f"{where}[{i}]") for i, v in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    raise _at(k.start_mark, "merge keys (<<) are not allowed in a parameter file")
+                if not isinstance(k, yaml.ScalarNode):
+                    raise _at(k.start_mark, f"{where or 'file'}: a key must be a plain name, not a list or mapping")
+                name = f"{where}.{k.value}" if where else str(k.value)
+                shown = where + ".<a key>" if _secret_key(where) else name
+                if k.value in first:
+                    raise _at(k.start_mark, f"{shown}: repeated key (first given line {first[k.value]})")
+                first[k.value] = k.start_mark.line + 1
+                todo.append((v, name))
+
+
+def _read_yaml(text: str) -> Any:
+    loader = _ParamLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a parameter file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the parameter file ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES >> 20} MiB: not a parameter file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}): save the file "
+                          "as UTF-8") from None
+    try:
+        data = _read_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} not valid YAML") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. ``!!int x``: never echoed
+        raise ConfigError(f"{path}: not valid YAML (a value cannot be read: {exc.__class__.__name__})") from None
     try:
         cfg = _build(Config, data or {}, "", path.parent.resolve())
     except ConfigError as exc:

@@ -605,15 +605,25 @@ def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
     key.chmod(mode)
 
 
-def damage_params_text(ws: Workspace, text: str) -> None:
-    """Replace the parameter file by ``text`` (invalid YAML, an empty file...)."""
-    ws.params.write_text(text, encoding="utf-8")
+def damage_params_text(ws: Workspace, text: str, encoding: str = "utf-8") -> None:
+    """Replace the parameter file by ``text`` (invalid YAML, an empty file...), written in ``encoding``."""
+    ws.params.write_bytes(text.encode(encoding))
 
 
 def damage_params_append(ws: Workspace, text: str, encoding: str = "utf-8") -> None:
     """Append ``text`` (written in ``encoding``) to the parameter file, e.g. a section given twice."""
     with open(ws.params, "ab") as fh:
         fh.write(text.encode(encoding))
+
+
+def damage_params_replace(ws: Workspace, old: str, new: str = "", nested: int = 0) -> None:
+    """Replace the first ``old`` of the parameter file's text by ``new`` followed by ``nested`` levels of
+    nested YAML lists."""
+    text = ws.params.read_text(encoding="utf-8")
+    if old not in text:
+        raise ValueError(f"params_replace: {old!r} is not in the parameter file")
+    new += "[" * nested + "]" * nested
+    ws.params.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDWI_202303_COMPD1.tif") -> None:
@@ -650,7 +660,7 @@ DAMAGES: dict[str, Callable[..., None]] = {
     "scene_drop_band": damage_scene_drop_band, "scene_remove": damage_scene_remove,
     "scene_fill": damage_scene_fill, "scene_file": damage_scene_file, "archive_file": damage_archive_file,
     "key_file": damage_key_file, "params_text": damage_params_text, "params_append": damage_params_append,
-    "store": build_store,
+    "params_replace": damage_params_replace, "store": build_store,
 }
 ENTRIES = {"run_all": [str(RUN_ALL)], "import": ["-m", "eo4dm_helpers.eo4dm_import"],
            "sample": ["-m", "eo4dm_helpers.sample"]}

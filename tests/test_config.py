@@ -115,6 +115,122 @@ def _one_line_error(p, pattern):
 
 
 # --------------------------------------------------------------------------------------------
+# Hostile YAML (issue #13): refused in one line naming the file, the line and the key
+# --------------------------------------------------------------------------------------------
+# a "billion laughs": 9 levels of 10 references, 10^9 strings from 1 KB, all inside one value
+BOMB = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
+    f"&{n} [{', '.join([f'*{p}'] * 10)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)) + "]"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    """A "billion laughs" (10^9 strings from 1 KB) under territory.name: the echo of the wrong-typed
+    value expanded it in memory before. Run in a subprocess with 1 GiB of address space and a time limit,
+    so that a regression fails instead of eating the machine."""
+    import subprocess
+    import sys
+    import textwrap
+
+    text = _demo_text(tmp_path).replace("name: New Caledonia (demo)", f"name: {BOMB}")
+    p = _text(tmp_path, text)
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        from eo4dm_helpers.config import ConfigError, load_config
+        try:
+            load_config({str(p)!r})
+        except ConfigError as exc:
+            print(exc)
+        """)
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the alias bomb was still being expanded after 60 s")
+    assert res.returncode == 0 and "anchors (&) and aliases (*) are not allowed" in res.stdout, res.stderr[-500:]
+    assert f"line {text.splitlines().index(f'  name: {BOMB}') + 1}: " in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        ("defaults: &d {min_years: 3}\n", r"line \d+: anchors \(&\) and aliases \(\*\) are not allowed"),
+        ("x: !!int 12\ny: *undefined\n", r"anchors \(&\) and aliases \(\*\) are not allowed"),
+        ("reference_defaults: {<<: {min_years: 3}}\n", r"line \d+: merge keys \(<<\) are not allowed"),
+    ],
+)
+def test_anchors_aliases_and_merge_keys_are_refused(tmp_path, extra, pattern):
+    _one_line_error(_text(tmp_path, _demo_text(tmp_path) + extra), pattern)
+
+
+@pytest.mark.parametrize("depth", [40, 5000, 100_000])
+def test_deep_nesting_is_refused(tmp_path, depth):
+    p = _text(tmp_path, _demo_text(tmp_path).replace("code: NC", "code: " + "[" * depth + "]" * depth))
+    _one_line_error(p, r"line \d+: nested more than 32 levels deep")
+
+
+def test_a_repeated_key_names_the_key_and_both_lines(tmp_path):
+    text = _demo_text(tmp_path)
+    lines = text.splitlines()
+    at = lines.index("  alpha: 0.5") if "  alpha: 0.5" in lines else None
+    if at is None:  # demo.yaml has no alpha: add it twice under indicators
+        at = lines.index("indicators:")
+        lines[at + 1:at + 1] = ["  alpha: 0.4", "  alpha: 0.6"]
+    p = _text(tmp_path, "\n".join(lines) + "\n")
+    _one_line_error(p, rf"line {at + 3}: indicators\.alpha: repeated key \(first given line {at + 2}\)")
+    # a section given twice (e.g. appended at the end of the file)
+    p = _text(tmp_path, text + "territory:\n  name: Fidji\n")
+    _one_line_error(p, r"line \d+: territory: repeated key \(first given line 1\)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "pattern"),
+    [
+        ("territory:\n  name: Nouméa\n".encode("latin-1"), r"line 2: not UTF-8 text \(byte 0xe9\)"),
+        ("territory: x\n".encode("utf-16"), r"line 1: not UTF-8 text \(byte 0xff\)"),
+        (b"II*\x00\x08\x00\x00\x00\x93\xa7\x01", r"line 1: not UTF-8 text \(byte 0x93\)"),  # a GeoTIFF
+    ],
+)
+def test_a_file_that_is_not_utf8_is_refused(tmp_path, raw, pattern):
+    _one_line_error(_text(tmp_path, raw), pattern)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        ("history_start: 2020-01-01", "history_start: 2024-02-30",
+         r"history_start: not a valid date YYYY-MM-DD \(day is out of range for month, line \d+\)"),
+        ("as_of: 2024-03-21", "as_of: 2023-02-29", r"as_of: not a valid date YYYY-MM-DD \(day is out of range"),
+        ("start: 2017-03-28", "start: 2017-13-28",
+         r"local_chain\.sensors\[0\]\.start: not a valid date YYYY-MM-DD \(month must be in 1\.\.12"),
+        ("as_of: 2024-03-21", "as_of: 2024-03-21 10:00:00", r"as_of: must be a date YYYY-MM-DD, got a date and time"),
+        ("code: NC", "code: 2024-02-30", r"territory\.code: must be a string, got an impossible date"),
+    ],
+)
+def test_impossible_dates_name_the_key(tmp_path, old, new, pattern):
+    text = _demo_text(tmp_path)
+    assert old in text
+    _one_line_error(_text(tmp_path, text.replace(old, new, 1)), pattern)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        ("width: 156", "width: !!int twelve", r"not valid YAML \(a value cannot be read: ValueError\)"),
+        ("resolution: 0.03125", "resolution: .inf", r"global_chain\.grid\.resolution: must be a finite number"),
+        ("x0: 163.4375", "x0: .nan", r"global_chain\.grid\.x0: must be a finite number"),
+    ],
+)
+def test_unreadable_or_non_finite_values(tmp_path, old, new, pattern):
+    text = _demo_text(tmp_path)
+    assert old in text
+    _one_line_error(_text(tmp_path, text.replace(old, new, 1)), pattern)
+
+
+def test_a_huge_file_is_not_read(tmp_path):
+    p = _text(tmp_path, _demo_text(tmp_path) + ("# padding " * 12 + "\n") * 10_000)
+    _one_line_error(p, r"larger than 1 MiB: not a parameter file")
+
+
+# --------------------------------------------------------------------------------------------
 # Type errors never echo the value (a misplaced password must not be printed)
 # --------------------------------------------------------------------------------------------
 SECRET = "s3cr3t-Pa55w0rd"
