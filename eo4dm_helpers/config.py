@@ -12,7 +12,8 @@ impossible dates (``2024-02-30``) all give one line with the file, the line and 
 A wrong type is reported with the key, the expected type and the *kind* of value found ("got a
 list"), never the value: a password put in the wrong place must not be printed. Values are quoted
 only by the checks of non-secret settings where it helps (unknown time zone or CRS, out-of-range
-numbers, a misspelt choice), never under ``credentials``.
+numbers, a misspelt choice), never under ``credentials``. The zone layer (``territory.zones``) is
+validated as the file loads (:func:`eo4dm_helpers.zones.load_zones`).
 """
 
 from __future__ import annotations
@@ -605,8 +606,10 @@ def _read_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a parameter file."""
+def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> Config:
+    """Read and validate a parameter file; with ``check_layers`` (the default), also the zone layer
+    ``territory.zones`` (it must exist and be usable). ``check_layers=False`` is for the demo generator,
+    which writes that layer, and for tests of other parts."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -633,6 +636,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{path}: not valid YAML (a value cannot be read: {exc.__class__.__name__})") from None
     try:
         cfg = _build(Config, data or {}, "", path.parent.resolve())
+        if check_layers and cfg.territory.zones is not None:
+            from .zones import load_zones  # here: zones imports this module
+
+            load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return dataclasses.replace(cfg, source=path.resolve())

@@ -82,7 +82,7 @@ def build_base(root: Path) -> Workspace:
 
     ws = _workspace(root, Path(root) / "scenes")
     write_params(ws.params, ws.scenes, ws.archive, ws.output)
-    cfg = load_config(ws.params)
+    cfg = load_config(ws.params, check_layers=False)  # build_demo_archive writes the zone layer
     for year in (2021, 2022, 2023, 2024):
         build_demo_archive(cfg, start=date(year, 1, 21), end=date(year, 3, 31))
         for first, last in ((Dekad(year, 2, 1), Dekad(year, 2, 1)), (Dekad(year, 3, 1), Dekad(year, 3, 2))):
@@ -487,7 +487,7 @@ def _scene_files(ws: Workspace, collection: str, first: date, last: date) -> lis
     from .dekads import local_date
     from .local.scenes import _sidecar, collection_dir
 
-    tz = load_config(ws.params).timezone
+    tz = load_config(ws.params, check_layers=False).timezone
     out = []
     for p in sorted(collection_dir(ws.scenes, collection).glob("*/*.json")):
         if first <= local_date(_sidecar(p).time_start, tz) <= last:
@@ -626,6 +626,36 @@ def damage_params_replace(ws: Workspace, old: str, new: str = "", nested: int = 
     ws.params.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+ZONE_KINDS = ("duplicate_names", "bow_tie", "line", "projected_without_crs", "unknown_crs", "empty")
+
+
+def damage_zones_file(ws: Workspace, kind: str) -> None:
+    """A zone layer ``{root}/zones.geojson`` named by the parameters, with one problem (``ZONE_KINDS``)."""
+    import json
+
+    square = [[165.0, -21.0], [165.5, -21.0], [165.5, -21.5], [165.0, -21.5], [165.0, -21.0]]
+    bow_tie = [[165.0, -21.0], [165.5, -21.5], [165.5, -21.0], [165.0, -21.5], [165.0, -21.0]]
+    metres = [[385000, 290000], [415000, 288000], [418000, 312000], [385000, 290000]]  # EPSG:3163 numbers
+
+    def feature(name, kind_, coords):
+        return {"type": "Feature", "properties": {"name": name}, "geometry": {"type": kind_, "coordinates": coords}}
+
+    features = {"duplicate_names": [feature("Sud", "Polygon", [square]), feature("Sud", "Polygon", [square])],
+                "bow_tie": [feature("Nord", "Polygon", [square]), feature("Noeud", "Polygon", [bow_tie])],
+                "line": [feature("Route", "LineString", square)],
+                "projected_without_crs": [feature("Bourail", "Polygon", [metres])],
+                "unknown_crs": [feature("Sud", "Polygon", [square])],
+                "empty": []}[kind]
+    doc = {"type": "FeatureCollection", "features": features}
+    if kind == "unknown_crs":
+        doc["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}}
+    path = ws.root / "zones.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    data = yaml.safe_load(ws.params.read_text(encoding="utf-8"))
+    data["territory"]["zones"] = str(path)
+    ws.params.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
 def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDWI_202303_COMPD1.tif") -> None:
     """A small EO4DM store ``{root}/DATA_HISTO/New_Caledonia`` on the parameters' global grid (NDWI and
     LST composites of March 2023), one file damaged: ``truncate``, ``garbage``, ``crs:<code>`` (written
@@ -636,7 +666,7 @@ def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDW
 
     from .config import load_config
 
-    g = load_config(ws.params).global_chain.grid
+    g = load_config(ws.params, check_layers=False).global_chain.grid
     folder = ws.root / "DATA_HISTO" / "New_Caledonia" / "0_INDICES" / "MODIS" / "DECADE"
     folder.mkdir(parents=True, exist_ok=True)
     for index, value in (("NDWI", 0.25), ("LST", 27.0)):
@@ -660,7 +690,7 @@ DAMAGES: dict[str, Callable[..., None]] = {
     "scene_drop_band": damage_scene_drop_band, "scene_remove": damage_scene_remove,
     "scene_fill": damage_scene_fill, "scene_file": damage_scene_file, "archive_file": damage_archive_file,
     "key_file": damage_key_file, "params_text": damage_params_text, "params_append": damage_params_append,
-    "params_replace": damage_params_replace, "store": build_store,
+    "params_replace": damage_params_replace, "zones_file": damage_zones_file, "store": build_store,
 }
 ENTRIES = {"run_all": [str(RUN_ALL)], "import": ["-m", "eo4dm_helpers.eo4dm_import"],
            "sample": ["-m", "eo4dm_helpers.sample"]}

@@ -13,13 +13,15 @@ from eo4dm_helpers.config import Credentials, load_config
 from eo4dm_helpers.ee import session
 from eo4dm_helpers.ee.session import AuthError, OfflineError
 
+from .conftest import production_params
+
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = "drought-bot@secret-project.iam.gserviceaccount.com"
 PRIVATE = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 
 
 def _cfg(key=None):
-    cfg = load_config(ROOT / "params" / "new_caledonia.yaml")
+    cfg = load_config(ROOT / "params" / "new_caledonia.yaml", check_layers=False)
     return replace(cfg, credentials=Credentials(ee_key_file=key, ee_project="proj"))
 
 
@@ -110,7 +112,7 @@ def test_google_harness_still_has_the_private_names_we_use():
 
 def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_GCE_CHECK": "true"}  # no key, no user creds
-    params = ROOT / "params" / "new_caledonia.yaml"
+    params = production_params(tmp_path)
     res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--dekad", "2024-03-D2",
                           "--dry-run", "--plan-dir", str(tmp_path / "p")],
                          capture_output=True, text=True, env=env, timeout=120)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--workers", type=int, help="worker processes (default: up to 2)")
     args = ap.parse_args(argv)
     try:
-        cfg = load_config(args.params)
+        cfg = load_config(args.params, check_layers=False)  # the zone layer is one of the files it writes
     except ConfigError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
