@@ -560,18 +560,29 @@ def damage_scene_file(ws: Workspace, collection: str, dekad: str, band: str, how
 
 def damage_archive_file(ws: Workspace, file: str, how: str) -> None:
     """Damage an archive file (relative path): ``truncate``, ``garbage``, ``empty``, ``nan`` (every pixel
-    NaN, a valid GeoTIFF) or ``crs:<EPSG:code>`` (same pixels and transform numbers, another CRS)."""
+    NaN, a valid GeoTIFF), ``crs:<EPSG:code>`` (same pixels and transform numbers, another CRS),
+    ``one_band`` (the value band only), ``three_bands`` (a third band added) or ``int16`` (values scaled by
+    100 into integers, as a store without scale factor would hold them)."""
     import numpy as np
     import rasterio
 
     path = ws.archive / file
-    if how == "nan" or how.startswith("crs:"):
+    if how in ("nan", "one_band", "three_bands", "int16") or how.startswith("crs:"):
         with rasterio.open(path) as src:
             profile, data, tags, desc = src.profile, src.read(), src.tags(), src.descriptions
         if how == "nan":
             data[:] = np.nan
+        elif how == "one_band":
+            data, desc = data[:1], desc[:1]
+        elif how == "three_bands":
+            data, desc = np.concatenate([data, data[:1]]), (*desc, "extra")
+        elif how == "int16":
+            data = np.where(np.isnan(data), -32768, np.clip(np.round(np.nan_to_num(data) * 100), -32767, 32767))
+            data = data.astype("int16")
+            profile.update(dtype="int16", nodata=-32768, predictor=1)
         else:
             profile["crs"] = how.split(":", 1)[1]
+        profile["count"] = len(data)
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(data)
             dst.update_tags(**tags)
