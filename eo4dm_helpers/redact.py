@@ -10,9 +10,9 @@ Two layers, applied by :func:`redact`:
   ...-----``) whatever the escaping of the newlines or the markers (``\\n``, ``\\\\n``, ``\\u000a``,
   ``%0A``, URL-encoded markers), a truncated PEM block, a run of base64 that looks like key material
   even when the markers are lost, service-account e-mails (``...@....gserviceaccount.com``), 40-hex
-  private key ids, bearer tokens, and the values of ``private_key``, ``private_key_id``,
-  ``client_secret``, ``refresh_token``, ``access_token``, ``client_email``, ``password``... when a
-  dict, JSON, repr or query string of them is quoted.
+  private key ids, bearer tokens, ``user:password@`` in URLs, and the values of ``private_key``,
+  ``private_key_id``, ``client_secret``, ``refresh_token``, ``access_token``, ``client_email``,
+  ``password``... when a dict, JSON, repr or query string of them is quoted.
 
 Base64 runs are told from ordinary text by their length (>= 40 characters), their mixture of upper
 case, lower case and digits changing class at almost every character, and few ``/``: paths and
@@ -58,6 +58,7 @@ _KV_QUOTED = re.compile(rf"(\b{_SECRET_KEYS}{_QUOTE}?{_SEP}b?{_QUOTE}){_VALUE}",
 _KV_KEYQ = re.compile(rf"(\b{_SECRET_KEYS}{_QUOTE}{_SEP}){_VALUE}", re.I)  # "k": 123 (a number)
 _KV_EQUALS = re.compile(rf"(\b{_SECRET_KEYS}\s*(?:=|%3[dD])){_VALUE}", re.I)  # k=v (query strings)
 _BEARER = re.compile(r"\b(Bearer|Authorization\W{1,6}Basic)(\s+|%20|\+)[A-Za-z0-9._~+/%-]{8,}=*", re.I)
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s:@\"'<>]+:[^/\s@\"'<>]+@", re.I)  # scheme://user:pw@
 _SA_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40|\\+u0040|&#64;)[\w.%-]*gserviceaccount(?:\.|%2[eE])com")
 _MEDIA = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "JVBERi0", "PHN2Zy", "d09G")  # PNG JPEG GIF WebP PDF SVG WOFF
 
@@ -167,6 +168,8 @@ def redact(text: str, secrets: Iterable[object] = ()) -> str:
             text = pattern.sub(rf"\1{REDACTED}", text)
     if "bearer" in low or "basic" in low:
         text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    if "://" in text and "@" in text:
+        text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     if "gserviceaccount" in low:
         text = _SA_EMAIL.sub(REDACTED, text)
     return _runs(_key_ids(text))

@@ -163,6 +163,16 @@ def test_ordinary_messages_are_left_alone(text):
     assert redact(text) == text
 
 
+def test_a_password_in_a_url_is_redacted():
+    """A catalogue or token URL given with its user and password (``stac.*.url``, ``stac.token_url``)."""
+    from eo4dm_helpers.redact import redact
+
+    out = redact("token request to https://eo4dm:hunter2-Pa55@identity.example.org/token failed (HTTP 401)")
+    assert out == "token request to https://<redacted>@identity.example.org/token failed (HTTP 401)"
+    for text in ("https://stac.example.org:443/v1 answered HTTP 500", "git@github.com:yougis/EO4DM.git"):
+        assert redact(text) == text
+
+
 def test_embedded_figures_are_left_alone():
     from eo4dm_helpers.redact import redact
 
