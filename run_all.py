@@ -51,6 +51,7 @@ from eo4dm_helpers.dekads import Dekad, dekad_range, latest_complete_dekad
 from eo4dm_helpers.drought import provisional_dekads
 from eo4dm_helpers.ee.session import AuthError
 from eo4dm_helpers.interrupt import Interrupted
+from eo4dm_helpers.redact import redact
 from eo4dm_helpers.runner import NOTEBOOKS, StepFailed, kill_kernels, run_dekad
 from eo4dm_helpers.storage import LockError, clean_temporaries, run_lock
 from eo4dm_helpers.workflow import check_backend
@@ -96,6 +97,8 @@ class Log:
             self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def __call__(self, msg: str, err: bool = False) -> None:
+        if err:  # errors may quote what a library said: never a credential (structural redaction)
+            msg = redact(msg)
         with contextlib.suppress(OSError, ValueError):  # the terminal is gone (SIGHUP): the log file keeps it
             print(msg, file=sys.stderr if err else sys.stdout, flush=True)
         if self.fh:
@@ -256,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _entry(args: argparse.Namespace) -> int:
     try:
-        cfg = load_config(args.params)
+        cfg = load_config(args.params, check_layers=not args.dry_run)  # a dry run needs no zone layer
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return R.EXIT_CONFIG
     try:
         R.check_folders(cfg)

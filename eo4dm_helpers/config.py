@@ -3,16 +3,28 @@
 Every problem (unknown key, wrong type, impossible value) raises :class:`ConfigError` with one
 line naming the key, e.g. ``params/demo.yaml: indicators.alpha: must be between 0 and 1, got 1.5``.
 Relative paths are resolved against the directory of the YAML file.
+
+Hostile files are refused, never half-read: more than 1 MiB, not UTF-8, anchors and aliases (a
+parameter file never needs them, and refusing them rules out any "billion laughs" expansion), merge
+keys, nesting deeper than 32 levels, a key given twice (PyYAML would keep the last silently) and
+impossible dates (``2024-02-30``) all give one line with the file, the line and the key.
+
+A wrong type is reported with the key, the expected type and the *kind* of value found ("got a
+list"), never the value: a password put in the wrong place must not be printed. Values are quoted
+only by the checks of non-secret settings where it helps (unknown time zone or CRS, out-of-range
+numbers, a misspelt choice), never under ``credentials``. The zone layer (``territory.zones``) is
+validated as the file loads (:func:`eo4dm_helpers.zones.load_zones`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -236,6 +248,9 @@ class Config:
 # --------------------------------------------------------------------------------------------
 # Generic loader
 # --------------------------------------------------------------------------------------------
+_SCALAR_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -250,11 +265,41 @@ def _type_name(tp: Any) -> str:
         return "a path"
     if tp is date:
         return "a date YYYY-MM-DD"
+    if tp in _SCALAR_NAMES:
+        return _SCALAR_NAMES[tp]
     if origin in (tuple, list):
         return "a list"
     if origin is dict:
         return "a mapping"
     return getattr(tp, "__name__", str(tp))
+
+
+def _found(value: Any) -> str:
+    """What kind of value was found, never the value itself (it may be a misplaced secret)."""
+    if value is None:
+        return "null"
+    if isinstance(value, _BadDate):
+        return "an impossible date"
+    kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
+             (datetime, "a date and time"), (date, "a date"), (bytes, "binary data"), (dict, "a mapping"),
+             (list | tuple, "a list"), (set, "a set"))
+    return next((name for t, name in kinds if isinstance(value, t)), "a value of another kind")
+
+
+def _date_reason(exc: Exception) -> str:
+    """Why a date is impossible, from datetime's message when it does not quote the value."""
+    msg = str(exc)
+    return msg if ("range" in msg or "must be in" in msg) and "'" not in msg else "expected YYYY-MM-DD"
+
+
+def _secret_key(key: str) -> bool:
+    """Keys whose values are never quoted in a message (``credentials.*``, ``stac.*.credentials``)."""
+    return "credentials" in key.replace("[", ".").split(".")
+
+
+def _wrong(key: str, tp: Any, value: Any) -> ConfigError:
+    hint = " (quote it to keep it as text)" if tp is str and isinstance(value, bool | date | float) else ""
+    return ConfigError(f"{key}: must be {_type_name(tp)}, got {_found(value)}{hint}")
 
 
 def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
@@ -271,47 +316,57 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
                 return _convert(value, arg, key, base)
             except ConfigError as exc:
                 errors.append(exc)
-        raise errors[0] if len(errors) == 1 else ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+        raise errors[0] if len(errors) == 1 else _wrong(key, tp, value)
     if value is None:
         raise ConfigError(f"{key}: must be {_type_name(tp)}, got null")
+    if isinstance(value, _BadDate) and tp is not date:
+        raise _wrong(key, tp, value)
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(f"{key}: must be {_type_name(tp)}, got {value!r}")
+            shown = f"{value!r}" if isinstance(value, str) and not _secret_key(key) and len(value) <= 40 \
+                else _found(value)
+            raise ConfigError(f"{key}: must be {_type_name(tp)}, got {shown}")
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, base)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+            raise _wrong(key, tp, value)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+            raise _wrong(key, tp, value)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: must be a number, got {value!r}")
+            raise _wrong(key, tp, value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ConfigError(f"{key}: must be a string, got {value!r}")
+            raise _wrong(key, tp, value)
         return str(value)
     if tp is Path:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: must be a path, got {value!r}")
+            raise _wrong(key, tp, value)
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (base / p).resolve()
     if tp is date:
+        if isinstance(value, _BadDate):
+            raise ConfigError(f"{key}: not a valid date YYYY-MM-DD ({value.reason}, line {value.line})")
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            raise _wrong(key, tp, value)
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{key}: must be a date YYYY-MM-DD, got {value!r}") from None
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: not a valid date YYYY-MM-DD ({_date_reason(exc)})") from None
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: must be a list, got {value!r}")
+            raise _wrong(key, tp, value)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{key}[{i}]", base) for i, v in enumerate(value))
         if len(value) != len(args):
@@ -320,20 +375,23 @@ def _convert(value: Any, tp: Any, key: str, base: Path) -> Any:
     if origin is dict:
         kt, vt = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: must be a mapping, got {value!r}")
+            raise _wrong(key, tp, value)
         return {_convert(k, kt, key, base): _convert(v, vt, f"{key}.{k}", base) for k, v in value.items()}
     raise TypeError(f"unsupported schema type {tp!r} at {key}")  # programming error
 
 
 def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {data!r}")
+        raise ConfigError(f"{prefix or 'file'}: must be a mapping, got {_found(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     for k in data:
         if k not in fields:
+            expected = f"expected one of: {', '.join(fields)}"
+            if _secret_key(prefix):  # the "key" may be a secret typed as one (``{cdse_password:s3cr3t}``)
+                raise ConfigError(f"{prefix}: unknown key (not shown: it may hold a secret; {expected})")
             where = f"{prefix}.{k}" if prefix else str(k)
-            raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
+            raise ConfigError(f"{where}: unknown key ({expected})")
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -427,6 +485,12 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "swath_radius_m", f"must be positive, got {obj.swath_radius_m}")
     if isinstance(obj, Config):
         _check_sources(obj)
+    if isinstance(obj, Credentials | Download):
+        for name in ("ee_key_file", "drive_client_secrets", "drive_token"):
+            value = getattr(obj, name, None)
+            if value is not None and _holds_key(str(value)):
+                _fail(p, name, "holds the key itself (JSON or PEM), not the path of a file: save it in a file "
+                               "readable by you only (chmod 600) and give its path")
     if isinstance(obj, Download) and obj.concurrency < 1:
         _fail(p, "concurrency", f"must be at least 1, got {obj.concurrency}")
     if isinstance(obj, Indicators):
@@ -436,6 +500,11 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "vai_dense_vegetation_ndvi", "must be greater than vai_bare_soil_ndvi")
         if obj.provisional_dekads < 0:
             _fail(p, "provisional_dekads", f"must be >= 0, got {obj.provisional_dekads}")
+
+
+def _holds_key(value: str) -> bool:
+    """A path setting that holds key material (as ``eo4dm_helpers.ee.session.looks_like_key``)."""
+    return "{" in value or "private_key" in value or "-----BEGIN" in value or "\n" in value
 
 
 def _check_sources(cfg: Config) -> None:
@@ -457,21 +526,120 @@ def _check_sources(cfg: Config) -> None:
                   "(the L2A cloud probability, else the SCL, stands in for it)")
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a parameter file."""
+MAX_BYTES = 1 << 20  # parameter files are a few kilobytes
+MAX_DEPTH = 32  # they nest 5 levels
+
+
+@dataclass(frozen=True)
+class _BadDate:
+    """A YAML timestamp that is no date (``2024-02-30``): reported with the key it is given to."""
+
+    reason: str
+    line: int
+
+
+class _ParamLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without anchors, aliases or merge keys, with bounded nesting, and with
+    impossible dates kept as :class:`_BadDate` instead of raising."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _at(event.start_mark, "anchors (&) and aliases (*) are not allowed in a parameter file")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _at(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError, AttributeError) as exc:
+            return _BadDate(_date_reason(exc), node.start_mark.line + 1)
+
+
+_ParamLoader.add_constructor("tag:yaml.org,2002:timestamp", _ParamLoader.construct_yaml_timestamp)
+
+
+def _at(mark: Any, msg: str) -> ConfigError:
+    return ConfigError(f"line {mark.line + 1}: {msg}")
+
+
+def _check_keys(root: yaml.Node) -> None:
+    """Every mapping key a plain name given once (PyYAML keeps the last of repeated keys silently)."""
+    todo: list[tuple[yaml.Node, str]] = [(root, "")]
+    while todo:
+        node, where = todo.pop()
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(v, f"{where}[{i}]") for i, v in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    raise _at(k.start_mark, "merge keys (<<) are not allowed in a parameter file")
+                if not isinstance(k, yaml.ScalarNode):
+                    raise _at(k.start_mark, f"{where or 'file'}: a key must be a plain name, not a list or mapping")
+                name = f"{where}.{k.value}" if where else str(k.value)
+                shown = where + ".<a key>" if _secret_key(where) else name
+                if k.value in first:
+                    raise _at(k.start_mark, f"{shown}: repeated key (first given line {first[k.value]})")
+                first[k.value] = k.start_mark.line + 1
+                todo.append((v, name))
+
+
+def _read_yaml(text: str) -> Any:
+    loader = _ParamLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> Config:
+    """Read and validate a parameter file; with ``check_layers`` (the default), also the zone layer
+    ``territory.zones`` (it must exist and be usable). ``check_layers=False`` is for the demo generator,
+    which writes that layer, and for tests of other parts."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the parameter file ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES >> 20} MiB: not a parameter file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}): save the file "
+                          "as UTF-8") from None
+    try:
+        data = _read_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} not valid YAML") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. ``!!int x``: never echoed
+        raise ConfigError(f"{path}: not valid YAML (a value cannot be read: {exc.__class__.__name__})") from None
     try:
         cfg = _build(Config, data or {}, "", path.parent.resolve())
+        if check_layers and cfg.territory.zones is not None:
+            from .zones import load_zones  # here: zones imports this module
+
+            load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return dataclasses.replace(cfg, source=path.resolve())

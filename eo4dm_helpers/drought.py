@@ -32,8 +32,10 @@ class ArchiveInputError(RuntimeError):
 
 
 def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
-    """Every input on ``grid`` (CRS, transform, size): indicators read them window by window as if they
-    were, so a file on another grid would silently give wrong values. Reads the headers only."""
+    """Every input on ``grid`` (CRS, transform, size) and in the archive's layout (2 floating-point bands:
+    value and count or QSCORE): indicators read bands 1 and 2 window by window as if they were, so a file
+    on another grid, with another band count or integer data would silently give wrong values (or fail
+    without naming the file). Reads the headers only."""
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -43,6 +45,7 @@ def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
         try:
             with rasterio.open(p) as src:
                 got = (src.crs, src.transform, src.width, src.height)
+                count, dtypes = src.count, src.dtypes
         except rasterio.errors.RasterioIOError as exc:
             raise OSError(f"{p}: unreadable raster ({' '.join(str(exc).split())})") from None
         if got[0] != crs or got[2:] != (grid.width, grid.height) or not got[1].almost_equals(transform):
@@ -50,6 +53,13 @@ def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
                 f"{p}: grid {got[0]} {got[2]} x {got[3]} px at ({got[1].c:g}, {got[1].f:g}) differs from {key} "
                 f"({grid.crs} {grid.width} x {grid.height} px at ({grid.x0:g}, {grid.y0:g})): not a file of this "
                 "archive; rebuild or remove it")
+        if count != 2:
+            raise ArchiveInputError(f"{p}: {count} band{'s' if count != 1 else ''}, expected 2 (value, count): not "
+                                    "a file of this archive; rebuild or remove it")
+        if not all(np.issubdtype(np.dtype(d), np.floating) for d in dtypes):
+            raise ArchiveInputError(f"{p}: {', '.join(dict.fromkeys(dtypes))} data, expected floating point (the "
+                                    "archive stores float32 values with NaN for no data): not a file of this "
+                                    "archive; rebuild or remove it")
 
 
 def _no_valid_pixel(path: Path) -> ArchiveInputError:

@@ -687,7 +687,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         report = run_import(plan, overwrite=args.overwrite)
     except (ConfigError, EO4DMImportError, LockError, OSError, rasterio.errors.RasterioError) as exc:
-        print(f"eo4dm_import: {' '.join(str(exc).split())}", file=sys.stderr)
+        from .redact import redact
+
+        print(f"eo4dm_import: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     print(report.summary())
     return 0

@@ -82,7 +82,7 @@ def build_base(root: Path) -> Workspace:
 
     ws = _workspace(root, Path(root) / "scenes")
     write_params(ws.params, ws.scenes, ws.archive, ws.output)
-    cfg = load_config(ws.params)
+    cfg = load_config(ws.params, check_layers=False)  # build_demo_archive writes the zone layer
     for year in (2021, 2022, 2023, 2024):
         build_demo_archive(cfg, start=date(year, 1, 21), end=date(year, 3, 31))
         for first, last in ((Dekad(year, 2, 1), Dekad(year, 2, 1)), (Dekad(year, 3, 1), Dekad(year, 3, 2))):
@@ -487,7 +487,7 @@ def _scene_files(ws: Workspace, collection: str, first: date, last: date) -> lis
     from .dekads import local_date
     from .local.scenes import _sidecar, collection_dir
 
-    tz = load_config(ws.params).timezone
+    tz = load_config(ws.params, check_layers=False).timezone
     out = []
     for p in sorted(collection_dir(ws.scenes, collection).glob("*/*.json")):
         if first <= local_date(_sidecar(p).time_start, tz) <= last:
@@ -560,18 +560,29 @@ def damage_scene_file(ws: Workspace, collection: str, dekad: str, band: str, how
 
 def damage_archive_file(ws: Workspace, file: str, how: str) -> None:
     """Damage an archive file (relative path): ``truncate``, ``garbage``, ``empty``, ``nan`` (every pixel
-    NaN, a valid GeoTIFF) or ``crs:<EPSG:code>`` (same pixels and transform numbers, another CRS)."""
+    NaN, a valid GeoTIFF), ``crs:<EPSG:code>`` (same pixels and transform numbers, another CRS),
+    ``one_band`` (the value band only), ``three_bands`` (a third band added) or ``int16`` (values scaled by
+    100 into integers, as a store without scale factor would hold them)."""
     import numpy as np
     import rasterio
 
     path = ws.archive / file
-    if how == "nan" or how.startswith("crs:"):
+    if how in ("nan", "one_band", "three_bands", "int16") or how.startswith("crs:"):
         with rasterio.open(path) as src:
             profile, data, tags, desc = src.profile, src.read(), src.tags(), src.descriptions
         if how == "nan":
             data[:] = np.nan
+        elif how == "one_band":
+            data, desc = data[:1], desc[:1]
+        elif how == "three_bands":
+            data, desc = np.concatenate([data, data[:1]]), (*desc, "extra")
+        elif how == "int16":
+            data = np.where(np.isnan(data), -32768, np.clip(np.round(np.nan_to_num(data) * 100), -32767, 32767))
+            data = data.astype("int16")
+            profile.update(dtype="int16", nodata=-32768, predictor=1)
         else:
             profile["crs"] = how.split(":", 1)[1]
+        profile["count"] = len(data)
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(data)
             dst.update_tags(**tags)
@@ -584,7 +595,8 @@ def damage_archive_file(ws: Workspace, file: str, how: str) -> None:
 
 def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
     """A service-account key file at ``{root}/key.json``: ``missing``, ``directory``, ``not_json``,
-    ``binary`` (not UTF-8), ``not_service_account``, ``bad_private_key`` (rejected before any request)."""
+    ``binary`` (not UTF-8), ``not_service_account``, ``bad_private_key`` (rejected before any request),
+    ``numeric_key_id`` (a ``private_key_id`` that is a number: the libraries' errors then quote the key)."""
     import json
 
     key = ws.root / "key.json"
@@ -598,14 +610,61 @@ def damage_key_file(ws: Workspace, kind: str, mode: int = 0o600) -> None:
         return
     text = {"not_json": "this is not JSON {", "binary": None,
             "not_service_account": json.dumps({**good, "type": "authorized_user"}),
-            "bad_private_key": json.dumps(good)}[kind]
+            "bad_private_key": json.dumps(good),
+            "numeric_key_id": json.dumps({**good, "private_key_id": 9876543210123})}[kind]
     key.write_bytes(b"\x80\x81\xfe\xff key" if text is None else text.encode())
     key.chmod(mode)
 
 
-def damage_params_text(ws: Workspace, text: str) -> None:
-    """Replace the parameter file by ``text`` (invalid YAML, an empty file...)."""
-    ws.params.write_text(text, encoding="utf-8")
+def damage_params_text(ws: Workspace, text: str, encoding: str = "utf-8") -> None:
+    """Replace the parameter file by ``text`` (invalid YAML, an empty file...), written in ``encoding``."""
+    ws.params.write_bytes(text.encode(encoding))
+
+
+def damage_params_append(ws: Workspace, text: str, encoding: str = "utf-8") -> None:
+    """Append ``text`` (written in ``encoding``) to the parameter file, e.g. a section given twice."""
+    with open(ws.params, "ab") as fh:
+        fh.write(text.encode(encoding))
+
+
+def damage_params_replace(ws: Workspace, old: str, new: str = "", nested: int = 0) -> None:
+    """Replace the first ``old`` of the parameter file's text by ``new`` followed by ``nested`` levels of
+    nested YAML lists."""
+    text = ws.params.read_text(encoding="utf-8")
+    if old not in text:
+        raise ValueError(f"params_replace: {old!r} is not in the parameter file")
+    new += "[" * nested + "]" * nested
+    ws.params.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+ZONE_KINDS = ("duplicate_names", "bow_tie", "line", "projected_without_crs", "unknown_crs", "empty")
+
+
+def damage_zones_file(ws: Workspace, kind: str) -> None:
+    """A zone layer ``{root}/zones.geojson`` named by the parameters, with one problem (``ZONE_KINDS``)."""
+    import json
+
+    square = [[165.0, -21.0], [165.5, -21.0], [165.5, -21.5], [165.0, -21.5], [165.0, -21.0]]
+    bow_tie = [[165.0, -21.0], [165.5, -21.5], [165.5, -21.0], [165.0, -21.5], [165.0, -21.0]]
+    metres = [[385000, 290000], [415000, 288000], [418000, 312000], [385000, 290000]]  # EPSG:3163 numbers
+
+    def feature(name, kind_, coords):
+        return {"type": "Feature", "properties": {"name": name}, "geometry": {"type": kind_, "coordinates": coords}}
+
+    features = {"duplicate_names": [feature("Sud", "Polygon", [square]), feature("Sud", "Polygon", [square])],
+                "bow_tie": [feature("Nord", "Polygon", [square]), feature("Noeud", "Polygon", [bow_tie])],
+                "line": [feature("Route", "LineString", square)],
+                "projected_without_crs": [feature("Bourail", "Polygon", [metres])],
+                "unknown_crs": [feature("Sud", "Polygon", [square])],
+                "empty": []}[kind]
+    doc = {"type": "FeatureCollection", "features": features}
+    if kind == "unknown_crs":
+        doc["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}}
+    path = ws.root / "zones.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    data = yaml.safe_load(ws.params.read_text(encoding="utf-8"))
+    data["territory"]["zones"] = str(path)
+    ws.params.write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDWI_202303_COMPD1.tif") -> None:
@@ -618,7 +677,7 @@ def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDW
 
     from .config import load_config
 
-    g = load_config(ws.params).global_chain.grid
+    g = load_config(ws.params, check_layers=False).global_chain.grid
     folder = ws.root / "DATA_HISTO" / "New_Caledonia" / "0_INDICES" / "MODIS" / "DECADE"
     folder.mkdir(parents=True, exist_ok=True)
     for index, value in (("NDWI", 0.25), ("LST", 27.0)):
@@ -638,10 +697,29 @@ def build_store(ws: Workspace, damage: str | None = None, file: str = "MODIS_NDW
         _damage_bytes(folder / file, damage)
 
 
+def damage_path(ws: Workspace, path: str, kind: str, text: str = "", target: str = "") -> None:
+    """Put something at ``path`` (absolute, or relative to the workspace): a ``file`` holding ``text``,
+    a ``dir``, a ``symlink`` to ``target`` (itself: a loop), or ``bytes`` (``text`` as latin-1 bytes)."""
+    p = Path(path) if Path(path).is_absolute() else ws.root / path
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "file":
+        p.write_text(text, encoding="utf-8")
+    elif kind == "bytes":
+        p.write_bytes(text.encode("latin-1"))
+    elif kind == "dir":
+        p.mkdir(exist_ok=True)
+    elif kind == "symlink":
+        p.symlink_to(target or p)
+    else:
+        raise ValueError(f"unknown path kind {kind!r}")
+
+
 DAMAGES: dict[str, Callable[..., None]] = {
     "scene_drop_band": damage_scene_drop_band, "scene_remove": damage_scene_remove,
     "scene_fill": damage_scene_fill, "scene_file": damage_scene_file, "archive_file": damage_archive_file,
-    "key_file": damage_key_file, "params_text": damage_params_text, "store": build_store,
+    "key_file": damage_key_file, "params_text": damage_params_text, "params_append": damage_params_append,
+    "params_replace": damage_params_replace, "zones_file": damage_zones_file, "store": build_store,
+    "path": damage_path,
 }
 ENTRIES = {"run_all": [str(RUN_ALL)], "import": ["-m", "eo4dm_helpers.eo4dm_import"],
            "sample": ["-m", "eo4dm_helpers.sample"]}
@@ -676,11 +754,15 @@ def run_corpus(base: Workspace, workdir: Path, cases: list[dict], workers: int =
         return {r.id: r for r in results}
 
 
+TEXT_FILES = (".log", ".json", ".ipynb", ".html", ".csv", ".txt")
+
+
 def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     """Prepare a copy of ``base`` as the case says, run its command, judge the outcome: the exit code as
     documented, one line on stderr starting with the tool's prefix and naming the problem (``message``),
-    no traceback, the archive unchanged and nothing left in it (temporary file, lock). A wait (exit 5) is
-    no error: its reason is on stdout and stderr is empty."""
+    no traceback, the archive unchanged and nothing left in it (temporary file, lock), and none of the
+    case's ``absent`` strings (secrets) in its output or in any file of the output folder (logs, state,
+    executed notebooks). A wait (exit 5) is no error: its reason is on stdout and stderr is empty."""
     ws = clone(base, dest, own_scenes=bool(case.get("own_scenes")))
     if case.get("params"):
         data = yaml.safe_load(ws.params.read_text(encoding="utf-8"))
@@ -689,6 +771,7 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
         (name, kwargs), = step.items()
         DAMAGES[name](ws, **_fill(kwargs or {}, ws))
     before = digest(ws.archive)
+    outputs = {p: p.stat().st_mtime_ns for p in ws.output.rglob("*") if p.is_file()}
     cmd = [sys.executable, *ENTRIES[case.get("entry", "run_all")], *_fill(case.get("args", []), ws)]
     if case.get("entry", "run_all") == "run_all" and "--params" not in cmd:
         cmd += ["--params", str(ws.params)]
@@ -696,6 +779,7 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     problems = []
     expected = int(case["exit"])
+    message = _fill(case["message"], ws)
     if res.returncode != expected:
         problems.append(f"exit {res.returncode}, documented {expected}")
     if "Traceback" in res.stderr + res.stdout:
@@ -703,16 +787,20 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     if expected == 5:
         if lines:
             problems.append(f"{len(lines)} line(s) on stderr for a wait")
-        if case["message"] not in res.stdout:
-            problems.append(f"stdout does not say {case['message']!r}")
+        if message not in res.stdout:
+            problems.append(f"stdout does not say {message!r}")
     else:
         prefix = case.get("prefix", "error: ")
         if len(lines) != 1:
             problems.append(f"{len(lines)} line(s) on stderr, expected 1")
         elif not lines[0].startswith(prefix):
             problems.append(f"stderr does not start with {prefix!r}")
-        if case["message"] not in res.stderr:
-            problems.append(f"stderr does not say {case['message']!r}")
+        if message not in res.stderr:
+            problems.append(f"stderr does not say {message!r}")
+    written = [p for p in ws.output.rglob("*") if p.is_file() and p.suffix in TEXT_FILES
+               and outputs.get(p) != p.stat().st_mtime_ns]  # by this run: logs, state, executed notebooks
+    shown = [res.stdout, res.stderr] + [p.read_text(encoding="utf-8", errors="replace") for p in written]
+    problems += [f"{s!r} is shown" for s in _fill(case.get("absent", []), ws) if any(s in t for t in shown)]
     after = digest(ws.archive)
     changed = mismatches(before, after)
     if changed:

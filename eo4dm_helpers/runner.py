@@ -183,33 +183,49 @@ def _home_tilde(text: str) -> str:
 
 
 def secret_strings(cfg: Config) -> list[str]:
-    """What must never appear in executed notebooks, reports or messages: the key file's path and its
-    account e-mail, private key and key id (read here only to scrub them)."""
+    """What must never appear in executed notebooks, reports or messages (beyond what
+    :func:`eo4dm_helpers.redact.redact` finds by its shape): the key file's path and its account e-mail,
+    private key and key id, the Drive OAuth client secret and tokens, the Copernicus Data Space password
+    and S3 keys (read here only to scrub them)."""
+    import contextlib
     import json
 
-    from .ee.session import key_path
+    from .ee.session import KEY_ENV, key_path, looks_like_key
 
-    path = key_path(cfg)
-    out: list[str] = []
-    if path is not None:
-        out.append(str(path))
+    fields = ("client_email", "private_key", "private_key_id", "client_secret", "refresh_token", "access_token")
+
+    def fields_of(text: str) -> list[str]:  # in the document or one level down (OAuth client files)
         try:
-            key = json.loads(path.read_text(encoding="utf-8"))
-            out += [str(key.get(k, "")) for k in ("client_email", "private_key", "private_key_id")]
-        except (OSError, ValueError, AttributeError):
-            pass
+            doc = json.loads(text)
+        except ValueError:
+            return []
+        dicts = [doc, *(v for v in doc.values() if isinstance(v, dict))] if isinstance(doc, dict) else []
+        return [str(d[k]) for d in dicts for k in fields if d.get(k) not in (None, "")]
+
+    out: list[str] = []
+    files = [cfg.download.drive_client_secrets, cfg.download.drive_token]
+    env = os.environ.get(KEY_ENV, "")
+    path = key_path(cfg)
+    if cfg.credentials.ee_key_file is None and looks_like_key(env):  # the variable holds the key, not its path
+        out += [env, *fields_of(env)]
+    elif path is not None:
+        out.append(str(path))
+        files.insert(0, path)
+    for f in files:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            out += fields_of(Path(f).read_text(encoding="utf-8")) if f is not None else []
     from .stac.credentials import secrets_of  # Copernicus Data Space password / S3 keys (issue #10)
 
     out += secrets_of(cfg)
-    return [s for s in out if len(s) >= 6]
+    return [s for s in dict.fromkeys(out) if len(s) >= 6]
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "<redacted>")
-        if "\n" in s:  # a PEM key as it appears JSON-escaped
-            text = text.replace(s.replace("\n", "\\n"), "<redacted>")
-    return _home_tilde(text)
+    """``text`` without credentials (:func:`eo4dm_helpers.redact.redact`: ``secrets`` in any encoding,
+    and whatever is shaped like a key, a key id, a service account or a token) nor home paths."""
+    from .redact import redact
+
+    return _home_tilde(redact(text, secrets))
 
 
 def scrub_file(path: Path, secrets: list[str]) -> None:

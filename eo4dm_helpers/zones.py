@@ -1,12 +1,22 @@
 """Statistics per zone (commune, province...) of an indicator (DOMAIN.md §1.7 zonal statistics).
 
-Zones come from a GeoJSON or a shapefile (any CRS with a .prj, EPSG:4326 otherwise). Statistics are
-accumulated window by window, so a 10 m tile never has to be in memory.
+Zones come from a GeoJSON FeatureCollection or a shapefile (``territory.zones``) and are returned in
+EPSG:4326. A GeoJSON is lon/lat unless it declares its CRS (the 2008 ``crs`` member, e.g.
+``urn:ogc:def:crs:EPSG::3163``), a shapefile unless it has a ``.prj``; a declared CRS is honoured
+(reprojected) and an unknown one refused. The layer is checked when the parameters load
+(``config.load_config``) and any problem is a :class:`~eo4dm_helpers.config.ConfigError` naming
+``territory.zones``, the file and the feature: no feature, a null, empty, non-polygon or invalid
+geometry (shapely's reason; nothing is repaired silently), repeated zone names (their statistics would
+merge), lon/lat out of range. Statistics are accumulated window by window, so a 10 m tile never has to
+be in memory.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +29,11 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import mapping, shape
 
-from .config import Grid
+from .config import ConfigError, Grid
 from .indicators import CLASS_NAMES, classify
+
+KEY = "territory.zones"
+WGS84 = CRS.from_epsg(4326)
 
 
 def reproject(geom, src: str | CRS, dst: str | CRS):
@@ -36,41 +49,140 @@ class Zone:
 
 
 def load_zones(path: Path, name_field: str = "name") -> list[Zone]:
-    """Zones from a GeoJSON FeatureCollection (EPSG:4326) or a shapefile (CRS from its .prj)."""
+    """The zones of a GeoJSON or shapefile layer in EPSG:4326, validated (see the module's notes)."""
     path = Path(path)
-    if path.suffix.lower() == ".shp":
-        return _load_shapefile(path, name_field)
+    if not path.is_file():
+        raise ConfigError(f"{KEY}: {path} does not exist" if not path.exists() else f"{KEY}: {path} is not a file")
+    read = _read_shapefile if path.suffix.lower() == ".shp" else _read_geojson
+    features, crs = read(path, name_field)
+    return _validated(path, features, crs)
+
+
+def _fail(path: Path, msg: str) -> ConfigError:
+    return ConfigError(f"{KEY}: {path}: {msg}")
+
+
+def _read_geojson(path: Path, name_field: str) -> tuple[list[tuple[object, object]], CRS | None]:
+    """``[(name or None, geometry or error text)]`` and the declared CRS (None: lon/lat by default)."""
     try:
-        feats = json.loads(path.read_text(encoding="utf-8"))["features"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a readable GeoJSON FeatureCollection ({exc.__class__.__name__})") from None
-    out = []
-    for i, f in enumerate(feats):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _fail(path, "not UTF-8 text: not a GeoJSON file") from None
+    except (ValueError, RecursionError):
+        raise _fail(path, "not JSON: not a GeoJSON file") from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise _fail(path, "not a GeoJSON FeatureCollection")
+    crs = _declared_crs(path, doc.get("crs"))
+    out: list[tuple[object, object]] = []
+    for i, f in enumerate(doc["features"]):
+        if not isinstance(f, dict):
+            raise _fail(path, f"feature {i} is not a GeoJSON Feature")
         props = f.get("properties") or {}
-        if name_field not in props:
-            raise ValueError(f"{path}: feature {i} has no property {name_field!r} (territory.zone_name_field)")
-        out.append(Zone(str(props[name_field]), shape(f["geometry"])))
-    return out
+        if not isinstance(props, dict) or name_field not in props:
+            raise _fail(path, f"feature {i} has no property {name_field!r} (territory.zone_name_field)")
+        out.append((props[name_field], _geometry(f.get("geometry"))))
+    return out, crs
 
 
-def _load_shapefile(path: Path, name_field: str) -> list[Zone]:
+def _declared_crs(path: Path, member: object) -> CRS | None:
+    if member is None:
+        return None
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) and member.get("type") == "name" \
+        and isinstance(member.get("properties"), dict) else None
+    if not isinstance(name, str):
+        raise _fail(path, 'unsupported "crs" member (expected {"type": "name", "properties": {"name": '
+                          '"urn:ogc:def:crs:EPSG::<code>"}})')
+    try:
+        return CRS.from_user_input(name)
+    except Exception:  # pyproj.exceptions.CRSError and friends
+        raise _fail(path, f"declares an unknown CRS {name[:80]!r}") from None
+
+
+def _geometry(obj: object) -> object:
+    """A shapely geometry, None for a null geometry, or the reason it cannot be read (a string)."""
+    if obj is None:
+        return None
+    try:
+        return shape(obj)
+    except Exception as exc:  # shapely raises ValueError, TypeError, GeometryTypeError, GEOSException...
+        return f"malformed geometry ({exc.__class__.__name__}: {' '.join(str(exc).split())[:120]})"
+
+
+def _read_shapefile(path: Path, name_field: str) -> tuple[list[tuple[object, object]], CRS | None]:
     import shapefile  # pyshp
 
-    try:
-        reader = shapefile.Reader(str(path))
-    except (shapefile.ShapefileException, OSError) as exc:
-        raise ValueError(f"{path}: unreadable shapefile ({exc})") from None
-    fields = [f[0] for f in reader.fields[1:]]
-    if name_field not in fields:
-        raise ValueError(f"{path}: no attribute {name_field!r} (territory.zone_name_field); has {fields}")
     prj = path.with_suffix(".prj")
-    crs = CRS.from_wkt(prj.read_text(encoding="utf-8", errors="replace")) if prj.exists() else CRS.from_epsg(4326)
+    crs = None
+    if prj.exists():
+        try:
+            crs = CRS.from_wkt(prj.read_text(encoding="utf-8", errors="replace"))
+        except Exception:  # pyproj.exceptions.CRSError
+            raise _fail(path, f"{prj.name} holds no CRS that PROJ knows") from None
+    quiet = logging.getLogger("shapefile")  # pyshp logs and warns about what the checks below judge
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = _shapefile_features(shapefile, path, name_field)
+    except ConfigError:
+        raise
+    except Exception as exc:  # pyshp raises ShapefileException, struct.error, OSError... on damaged files
+        raise _fail(path, f"unreadable shapefile ({exc.__class__.__name__})") from None
+    finally:
+        quiet.disabled = was
+    return out, crs
+
+
+def _shapefile_features(shapefile, path: Path, name_field: str) -> list[tuple[object, object]]:
+    with shapefile.Reader(str(path)) as reader:
+        fields = [f[0] for f in reader.fields[1:]]
+        if name_field not in fields:
+            raise _fail(path, f"no attribute {name_field!r} (territory.zone_name_field); has {fields}")
+        return [(rec.record[name_field], None if rec.shape.shapeType == shapefile.NULL
+                 else _geometry(rec.shape.__geo_interface__)) for rec in reader.iterShapeRecords()]
+
+
+def _validated(path: Path, features: list[tuple[object, object]], crs: CRS | None) -> list[Zone]:
+    if not features:
+        raise _fail(path, "no features: the layer is empty")
+    geographic = crs is None or crs.equals(WGS84, ignore_axis_order=True)
+    first: dict[str, int] = {}
     out = []
-    for rec in reader.iterShapeRecords():
-        geom = shape(rec.shape.__geo_interface__)
-        if not crs.equals(CRS.from_epsg(4326)):
-            geom = reproject(geom, crs, "EPSG:4326")
-        out.append(Zone(str(rec.record[name_field]), geom))
+    for i, (raw_name, geom) in enumerate(features):
+        name = "" if raw_name is None else str(raw_name)
+        what = f"feature {i} ({name!r})"
+        if not name.strip():
+            raise _fail(path, f"feature {i} has an empty zone name (territory.zone_name_field)")
+        if name in first:
+            raise _fail(path, f"{what}: zone name already used by feature {first[name]}: zone names must be unique "
+                              "(their statistics would merge)")
+        first[name] = i
+        if geom is None:
+            raise _fail(path, f"{what}: no geometry (null)")
+        if isinstance(geom, str):
+            raise _fail(path, f"{what}: {geom}")
+        if geom.is_empty:
+            raise _fail(path, f"{what}: empty geometry")
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise _fail(path, f"{what}: a {geom.geom_type}, not a polygon (zones are areas)")
+        if not all(math.isfinite(v) for v in geom.bounds):
+            raise _fail(path, f"{what}: coordinates that are not finite numbers")
+        if not geom.is_valid:
+            raise _fail(path, f"{what}: invalid geometry ({shapely.is_valid_reason(geom)}); repair it in a GIS "
+                              "(e.g. QGIS Fix geometries)")
+        if not geographic:
+            geom = reproject(geom, crs, WGS84)
+            if not all(math.isfinite(v) for v in geom.bounds):
+                raise _fail(path, f"{what}: outside the area of its declared CRS ({crs.to_string()})")
+        x0, y0, x1, y1 = geom.bounds
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            hint = ("; the layer declares no CRS: declare it (GeoJSON \"crs\" member, shapefile .prj)"
+                    if crs is None else "")
+            raise _fail(path, f"{what}: coordinates outside longitude/latitude ranges (x {x0:.6g} to {x1:.6g}, "
+                              f"y {y0:.6g} to {y1:.6g}){hint}")
+        out.append(Zone(name, geom))
     return out
 
 

@@ -14,15 +14,41 @@ ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT / ".." / "shared" / "realdata"
 
 
+def zone_layer(path: Path) -> Path:
+    """The demo's zone layer at ``path``, written unless it is there (``load_config`` checks
+    ``territory.zones``; the demo generator writes the same layer into its scene store)."""
+    if not path.exists():
+        import json
+
+        from eo4dm_helpers.sample.territory import zones_geojson
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(zones_geojson()), encoding="utf-8")
+    return path
+
+
 def demo_params(tmp: Path, **overrides) -> Path:
-    """A copy of params/demo.yaml whose scenes, archive and output live under ``tmp``."""
+    """A copy of params/demo.yaml whose scenes, archive and output live under ``tmp``, with the demo's zone
+    layer beside it (the scene store is left as it is: missing until the demo is built in it)."""
     data = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text(encoding="utf-8"))
     data["paths"] = {"scenes": str(tmp / "scenes"), "archive": str(tmp / "archive"), "output": str(tmp / "output")}
-    data["territory"]["zones"] = str(tmp / "scenes" / "zones.geojson")
+    data["territory"]["zones"] = str(zone_layer(tmp / "zones.geojson"))
     data["territory"]["outline"] = str(tmp / "scenes" / "outline.geojson")
     for k, v in overrides.items():
         data[k] = v
     p = tmp / "params.yaml"
+    p.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return p
+
+
+def production_params(tmp: Path) -> Path:
+    """A copy of params/new_caledonia.yaml with its data folders under ``tmp`` and the demo's zone layer
+    (its own, ``data/zones/nc_communes.geojson``, is deployment data, not in the repository)."""
+    data = yaml.safe_load((ROOT / "params" / "new_caledonia.yaml").read_text(encoding="utf-8"))
+    data["paths"] = {"archive": str(tmp / "archive"), "output": str(tmp / "output")}
+    data["territory"]["zones"] = str(zone_layer(tmp / "zones.geojson"))
+    data["territory"]["zone_name_field"] = "name"
+    p = tmp / "production.yaml"
     p.write_text(yaml.safe_dump(data), encoding="utf-8")
     return p
 

@@ -11,7 +11,7 @@ import yaml
 from eo4dm_helpers.stac import offline as O
 from eo4dm_helpers.stac.assets import ASSET_MAPS
 
-from .conftest import ROOT
+from .conftest import ROOT, zone_layer
 
 BBOX = (163.4629, -22.8619, 168.3033, -19.4449)  # params/demo.yaml territory
 USER, PASSWORD = "eo4dm-tester", "s3cr3t-Pa55word-offline"
@@ -46,7 +46,8 @@ def stac_params(tmp: Path, scenes: Path, url: str, min_years: int = 3, **overrid
     ``tmp``, LST from SLSTR and the local chain's scenes from the STAC API at ``url``."""
     data = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text(encoding="utf-8"))
     data["paths"] = {"scenes": str(scenes), "archive": str(tmp / "archive"), "output": str(tmp / "output")}
-    data["territory"]["zones"] = str(scenes / "zones.geojson")
+    zones = scenes / "zones.geojson"
+    data["territory"]["zones"] = str(zones if zones.exists() else zone_layer(tmp / "zones.geojson"))
     data["territory"]["outline"] = str(scenes / "outline.geojson")
     data["global_chain"]["lst_sensors"] = [{"name": "SLSTR", "start": date(2017, 7, 5)}]
     data["local_chain"]["source"] = "stac"

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def grids():
-    cfg = load_config(ROOT / "params" / "new_caledonia.yaml")
+    cfg = load_config(ROOT / "params" / "new_caledonia.yaml", check_layers=False)
     return cfg.global_chain.grid, cfg.local_chain.tiles[0].grid
 
 

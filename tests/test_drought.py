@@ -158,3 +158,32 @@ def test_provisional_dekads_are_found_for_recomputation(setup, tmp_path):
                      GRID, {"STATUS": st})
     assert drought.provisional_dekads(cfg, Dekad(2024, 3, 2)) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1)]
     assert drought.status(cfg, Dekad(2023, 12, 3)) == "final" and drought.status(cfg, D) == "provisional"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("one_band", r"1 band, expected 2 \(value, count\)"),
+        ("three_bands", r"3 bands, expected 2 \(value, count\)"),
+        ("int16", r"int16 data, expected floating point"),
+        ("uint8", r"uint8 data, expected floating point"),
+    ],
+)
+def test_a_reference_of_another_layout_is_refused_by_name(setup, tmp_path, damage, message):
+    """Before: 1 band failed with an IndexError naming no file; integer data and a third band were read as if
+    they were composites (silently wrong indicators)."""
+    cfg, data = setup
+    arch = Archive(cfg.paths.archive)
+    bad = arch.global_composite("MODIS", "LST", D.same_dekad_in(2020))
+    fields, count = data[2020]
+    bands = {"one_band": [fields["LST"]], "three_bands": [fields["LST"], count, count],
+             "int16": [np.nan_to_num(fields["LST"] * 100).astype(np.int16), count.astype(np.int16)],
+             "uint8": [np.nan_to_num(fields["LST"]).astype(np.uint8), count.astype(np.uint8)]}[damage]
+    with rasterio.open(bad, "w", driver="GTiff", width=GRID.width, height=GRID.height, count=len(bands),
+                       dtype=bands[0].dtype, crs=GRID.crs, transform=rasterio.Affine(*GRID.transform)) as dst:
+        dst.write(np.stack(bands))
+    ctx = Context(cfg, D, tmp_path / "work")
+    with pytest.raises(drought.ArchiveInputError, match=rf"^{bad}: {message}"):
+        drought.global_indicators(ctx, D, ZoneStats(), [])
+    assert not list((tmp_path / "work").rglob("*.tif"))  # nothing staged
+    drought.check_grid([arch.global_composite("MODIS", "LST", D.same_dekad_in(2021))], GRID, "global_chain.grid")

@@ -13,13 +13,15 @@ from eo4dm_helpers.config import Credentials, load_config
 from eo4dm_helpers.ee import session
 from eo4dm_helpers.ee.session import AuthError, OfflineError
 
+from .conftest import production_params
+
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = "drought-bot@secret-project.iam.gserviceaccount.com"
 PRIVATE = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 
 
 def _cfg(key=None):
-    cfg = load_config(ROOT / "params" / "new_caledonia.yaml")
+    cfg = load_config(ROOT / "params" / "new_caledonia.yaml", check_layers=False)
     return replace(cfg, credentials=Credentials(ee_key_file=key, ee_project="proj"))
 
 
@@ -110,7 +112,7 @@ def test_google_harness_still_has_the_private_names_we_use():
 
 def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_GCE_CHECK": "true"}  # no key, no user creds
-    params = ROOT / "params" / "new_caledonia.yaml"
+    params = production_params(tmp_path)
     res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--dekad", "2024-03-D2",
                           "--dry-run", "--plan-dir", str(tmp_path / "p")],
                          capture_output=True, text=True, env=env, timeout=120)
@@ -123,3 +125,29 @@ def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
     assert "values" in graph and "2024-03-10T13:00:00Z" in json.dumps(graph)
     summary = (tmp_path / "p" / "local_82075_LS2_NDWI_202403_COMPD2.txt").read_text()
     assert "EPSG:32758" in summary and "18500 x 18500" in summary and "NDWI_count" in summary
+
+
+KEY_ID = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("whole", [False, True])  # part of a key (shorter than a file name may be), a whole key
+def test_a_key_pasted_into_the_variable_is_refused_without_being_shown(monkeypatch, whole):
+    """Before: the variable's value was taken for a path and printed in "... does not exist" (or, longer than
+    255 bytes, raised OSError "File name too long" with the whole key in a traceback)."""
+    key = {"client_email": EMAIL, "private_key_id": KEY_ID}
+    if whole:
+        key.update(type="service_account", private_key=PRIVATE, project_id="proj")
+    monkeypatch.setenv(session.KEY_ENV, json.dumps(key))
+    with pytest.raises(AuthError, match=r"\$EO4DM_EE_KEY holds the key itself \(its JSON\), not the path") as info:
+        session.initialize(_cfg(None))
+    assert EMAIL not in str(info.value) and KEY_ID not in str(info.value) and "MIIEvQ" not in str(info.value)
+
+
+def test_a_key_with_a_numeric_field_is_rejected_without_being_shown(tmp_path):
+    """Before: the scrubber failed on the number (TypeError) and the traceback showed the library's error,
+    which quotes the whole key (google-auth's ``InvalidValue: {...} could not be converted to bytes``)."""
+    path = _key(tmp_path, private_key_id=9876543210123)
+    with pytest.raises(AuthError, match="Earth Engine rejected the service-account key") as info:
+        session.initialize(_cfg(path))
+    text = str(info.value)
+    assert EMAIL not in text and "9876543210123" not in text and "MIIEvQ" not in text and "<redacted>" in text

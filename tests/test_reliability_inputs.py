@@ -1,8 +1,10 @@
-"""Bad inputs (issue #9): every case of tests/bad_inputs/cases.yaml (wrong and missing parameters, dates out
-of range, future dekads, empty collections, all-cloud dekads, scenes missing a band, wrong CRS, NaN-only
-rasters, corrupt and truncated GeoTIFFs, a corrupt EO4DM store file, unreadable key files) gives its
-documented exit code and ONE line on stderr naming the problem, no traceback, and leaves the archive as
-it was (hashes before and after). Engine: eo4dm_helpers.reliability.run_case."""
+"""Bad inputs (issues #9, #13): every case of tests/bad_inputs/cases.yaml (wrong and missing parameters,
+hostile YAML, credentials of the wrong type, broken zone layers, dates out of range, future dekads, empty
+collections, all-cloud dekads, scenes missing a band, wrong CRS, band count or data type, NaN-only rasters,
+corrupt and truncated GeoTIFFs, a corrupt EO4DM store file, unreadable key files, a key pasted where its
+path belongs) gives its documented exit code and ONE line on stderr naming the problem, no traceback,
+shows none of its secrets, and leaves the archive as it was (hashes before and after). Engine:
+eo4dm_helpers.reliability.run_case."""
 
 import pytest
 
@@ -24,9 +26,10 @@ def test_the_corpus_covers_every_kind_of_bad_input():
     assert len(ids) == len(CASES)
     for kind in ("unknown-key", "missing-key", "wrong-type", "not-a-dekad", "future-dekad", "empty-collection",
                  "missing-band", "wrong-crs", "nan-only", "corrupt", "truncated", "import-corrupt",
-                 "key-"):
+                 "key-", "yaml-", "credential", "zones-", "one-band", "int16", "state-", "plan-dir", "lock-",
+                 "archive-path"):
         assert any(kind in i for i in ids), kind
-    documented = {0, 1, 2, 3, 4, 5}  # run_all.py --help
+    documented = {0, 1, 2, 3, 4, 5, 6}  # run_all.py --help
     assert all(c["exit"] in documented for c in CASES)
 
 

@@ -9,7 +9,7 @@ from eo4dm_helpers.config import load_config
 from eo4dm_helpers.dekads import Dekad
 from eo4dm_helpers.sample import in_drought
 
-from .conftest import ROOT, _run, demo_params
+from .conftest import _run, demo_params, production_params
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -125,7 +125,7 @@ def test_help_documents_every_option():
 def test_production_parameters_without_credentials_stop_before_any_notebook(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no stored Earth Engine credentials
     monkeypatch.delenv("EO4DM_EE_KEY", raising=False)
-    res = _run("--params", str(ROOT / "params" / "new_caledonia.yaml"), "--dekad", "2024-03-D2")
+    res = _run("--params", str(production_params(tmp_path)), "--dekad", "2024-03-D2")
     assert res.returncode == 4, res.stderr
     assert "no Earth Engine credentials: set credentials.ee_key_file" in res.stderr
     assert "notebook" not in res.stderr and "Traceback" not in res.stderr

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..redact import redact
+
 T = TypeVar("T")
 
 
@@ -44,17 +46,13 @@ class ExportTimeout(TransferError):
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PEM = re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S)
-_TOKEN = re.compile(r"((?:access_token|refresh_token|client_secret|private_key(?:_id)?|key)[\"']?\s*[=:]\s*[\"']?)"
-                    r"[^\s&\"',}]+", re.I)
-_BEARER = re.compile(r"Bearer\s+[\w.~+/-]+=*", re.I)
+_KEY = re.compile(r"(\bkey[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+", re.I)  # API keys in URLs (?key=...)
 
 
 def scrub(text: str) -> str:
-    """``text`` without account addresses, PEM keys, bearer tokens or ``key=...`` values."""
-    text = _PEM.sub("<redacted>", text)
-    text = _BEARER.sub("Bearer <redacted>", text)
-    text = _TOKEN.sub(r"\1<redacted>", text)
+    """``text`` without credentials (:func:`eo4dm_helpers.redact.redact`: PEM keys, key ids, tokens,
+    secret values), ``key=...`` values or account addresses."""
+    text = _KEY.sub(r"\1<redacted>", redact(text))
     return _EMAIL.sub("<account>", text)
 
 

@@ -1,14 +1,15 @@
 """Earth Engine initialisation: service-account key, stored user credentials, or offline.
 
 The key file is read from ``credentials.ee_key_file`` or the ``EO4DM_EE_KEY`` environment variable.
-Its content is never printed: errors name the file and what to fix, not the account or the key.
+Its content is never printed: errors name the file and what to fix, not the account or the key, and
+whatever a library says about the key goes through :func:`eo4dm_helpers.redact.redact`. A variable
+that holds the key itself instead of its path is refused without being shown.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import ee
 
 from ..config import Config
+from ..redact import redact
 
 KEY_ENV = "EO4DM_EE_KEY"
 
@@ -56,20 +58,24 @@ def key_path(cfg: Config) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s:
-            text = text.replace(s, "<redacted>")
-    return re.sub(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", "<redacted>", text, flags=re.S)
+def looks_like_key(value: str) -> bool:
+    """True when a path setting holds key material (JSON or PEM) rather than the path of a key file."""
+    return value.lstrip().startswith("{") or "private_key" in value or "-----BEGIN" in value or "\n" in value
 
 
 def read_key(path: Path) -> dict:
     """The service-account key as a dict, or :class:`AuthError` naming the file and the fix."""
+    if looks_like_key(str(path)):  # the key pasted where its path belongs: never echoed
+        raise AuthError(f"credentials.ee_key_file or ${KEY_ENV} holds the key itself (its JSON), not the path of "
+                        "the key file: save the key in a file readable by you only (chmod 600) and give its path")
     where = f"the service-account key {path} (credentials.ee_key_file or ${KEY_ENV})"
-    if not path.exists():
-        raise AuthError(f"{where} does not exist")
     try:
         mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AuthError(f"{where} does not exist") from None
+    except OSError as exc:  # e.g. a name too long, a folder that is not one
+        raise AuthError(f"{where} cannot be read ({exc.strerror})") from None
+    try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AuthError(f"{where} cannot be read ({exc.strerror})") from None
@@ -82,8 +88,9 @@ def read_key(path: Path) -> dict:
         key = json.loads(text)
     except ValueError:
         raise AuthError(f"{where} is not JSON: download a JSON key for the service account") from None
-    if not isinstance(key, dict) or key.get("type") != "service_account" or not key.get("private_key") \
-            or not key.get("client_email"):
+    if not isinstance(key, dict) or key.get("type") != "service_account" \
+            or not isinstance(key.get("private_key"), str) or not key["private_key"] \
+            or not isinstance(key.get("client_email"), str) or not key["client_email"]:
         raise AuthError(f"{where} is not a service-account key (expected type service_account with "
                         "client_email and private_key)")
     return key
@@ -99,8 +106,7 @@ def initialize(cfg: Config) -> str:
             creds = ee.ServiceAccountCredentials(key["client_email"], key_data=json.dumps(key))
             ee.Initialize(creds, project=project or key.get("project_id"))
         except Exception as exc:  # google-auth and ee raise many types; the message is what matters
-            msg = _scrub(str(exc), [key.get("client_email", ""), key.get("private_key", ""),
-                                    key.get("private_key_id", "")])
+            msg = redact(str(exc), [key.get("client_email"), key.get("private_key"), key.get("private_key_id")])
             raise AuthError(f"Earth Engine rejected the service-account key {path}: {msg}. Check that the "
                             "account is registered for Earth Engine and that credentials.ee_project names a "
                             "Cloud project it may use") from None

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from ..config import ConfigError, load_config
+from ..redact import redact
 from .build import build_demo_archive, read_manifest
 
 
@@ -27,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--workers", type=int, help="worker processes (default: up to 2)")
     args = ap.parse_args(argv)
     try:
-        cfg = load_config(args.params)
+        cfg = load_config(args.params, check_layers=False)  # the zone layer is one of the files it writes
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     written = 0
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         root = build_demo_archive(cfg, progress=progress, start=args.start, end=args.end, force=args.force,
                                   workers=args.workers)
     except ValueError as exc:  # parameters the demo cannot use (no scene store, no local tile)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     manifest = read_manifest(cfg) or {}
     n = sum(manifest.get("counts", {}).values())
