@@ -30,13 +30,31 @@ warning one line "warning: ". Every run writes a log to <output>/logs/ and its s
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
+
+def _stopped_while_starting(signum: int, _frame) -> None:
+    """A signal before the routine's own handlers are in place (importing takes seconds): nothing was
+    written yet, so the clean stop is to say so and leave."""
+    try:
+        os.write(2, f"error: interrupted by {signal.Signals(signum).name} while starting; nothing was changed\n"
+                 .encode())
+    finally:
+        os._exit(6)
+
+
+if __name__ == "__main__":
+    for _s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(_s, _stopped_while_starting)
+
+# Imported after the handlers above (pyproject: E402 ignored here): a stop while importing is clean.
 import argparse
 import contextlib
 import errno
 import logging
-import os
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -138,10 +156,10 @@ def resolve(args: argparse.Namespace, cfg) -> Job:
         raise ConfigError("--start/--end: both are needed for a period")
     mode = args.mode or ("manual" if (args.dekad or args.start) else "auto")
     if args.since_failure:
-        dekads, mode = R.since_failure(cfg)
-        if dekads is None:
+        resume = R.since_failure(cfg)
+        if resume.routine is None:
             return Job("auto", auto=True)
-        return Job(mode, routine=dekads)
+        return Job(resume.mode, routine=resume.routine, history=resume.history)
     if args.start:
         first, last = parse_dekad(args.start, "--start"), parse_dekad(args.end, "--end")
         if last < first:
@@ -387,7 +405,7 @@ class Run:
                 refresh = [d for d in provisional_dekads(cfg, before) if d not in job.routine]
             todo = sorted(refresh + job.routine)
             mode_notebooks = R.MODE_NOTEBOOKS[job.mode]
-            self.state = R.RunState(cfg, job.mode, job.history + todo, mode_notebooks, self.run_id)
+            self.state = R.RunState(cfg, job.mode, todo, mode_notebooks, self.run_id, history=job.history)
             self.state.save()
             if not todo and not job.history:
                 log(f"nothing to do: every dekad up to {latest_complete_dekad(cfg.today())} is complete "
@@ -482,4 +500,7 @@ def _duration(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    for _s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # done: a late signal changes nothing
+        signal.signal(_s, signal.SIG_IGN)
+    sys.exit(code)

@@ -39,9 +39,18 @@ def _handler(signum: int, _frame) -> None:
     if _state.depth:  # inside a critical section: raise when it ends
         pending.append(signum)
         return
-    for s in SIGNALS:  # one interruption: the clean-up that follows is not interrupted again
-        signal.signal(s, signal.SIG_IGN)
+    _stopping()
     raise Interrupted(signum)
+
+
+def _stopping() -> None:
+    """One interruption: the clean-up that follows is not interrupted again, and the libraries cut short
+    (nbclient: "Kernel died while waiting for execute reply") log nothing: the run says it in one line."""
+    import logging
+
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    logging.disable(logging.CRITICAL)
 
 
 @contextlib.contextmanager
@@ -73,8 +82,7 @@ def deferred() -> Iterator[None]:
         if not _state.depth and pending:
             signum = pending.pop(0)
             pending.clear()
-            for s in SIGNALS:
-                signal.signal(s, signal.SIG_IGN)
+            _stopping()
             raise Interrupted(signum)
 
 

@@ -325,9 +325,10 @@ class RunState:
 
     cfg: Config
     mode: str
-    requested: list[Dekad]
+    requested: list[Dekad]  # dekads run through the notebooks
     notebooks: tuple[str, ...] | None = None  # those the requested dekads run (None: all)
     run_id: str = ""
+    history: list[Dekad] = field(default_factory=list)  # dekads completed in-process (no bulletin)
     done: list[Dekad] = field(default_factory=list)
     current: Dekad | None = None
     status: str = "running"  # running, done, failed, waiting, interrupted
@@ -339,7 +340,8 @@ class RunState:
         from .interrupt import deferred
 
         data = {"version": STATE_VERSION, "run_id": self.run_id, "pid": os.getpid(), "mode": self.mode,
-                "requested": [d.label for d in self.requested], "done": [d.label for d in self.done],
+                "requested": [d.label for d in self.requested], "history": [d.label for d in self.history],
+                "done": [d.label for d in self.done],
                 "notebooks": list(self.notebooks) if self.notebooks else None,
                 "current": self.current.label if self.current else None,
                 "failed": self.current.label if self.current and self.status != "running" else None,
@@ -377,6 +379,7 @@ def read_state(cfg: Config) -> dict | None:
         if not isinstance(st, dict):
             raise ValueError
         requested = [Dekad.parse(x) for x in st.get("requested") or []]
+        history = [Dekad.parse(x) for x in st.get("history") or []]
         done = {Dekad.parse(x) for x in st.get("done") or []}
         mode = st.get("mode", "manual")
         notebooks = st.get("notebooks")
@@ -385,24 +388,35 @@ def read_state(cfg: Config) -> dict | None:
     except (ValueError, TypeError, AttributeError, DekadError):
         raise ConfigError(f"{p}: damaged run state (not the JSON this version writes); delete it and run the "
                           "dekads again") from None
-    st["requested"], st["done"] = requested, done
+    st["requested"], st["history"], st["done"] = requested, history, done
     return st
 
 
-def since_failure(cfg: Config) -> tuple[list[Dekad] | None, str]:
-    """What the last run did not finish: ``(dekads, mode)``; ``(None, "auto")`` after an auto run (an
-    auto run takes up every incomplete dekad by itself); ``([], mode)`` when nothing is left."""
+@dataclass
+class Resume:
+    """What ``--since-failure`` runs: the last run's mode, its dekads left to run through the notebooks
+    (``None`` after an auto run: auto mode re-plans every incomplete dekad by itself) and its history
+    dekads left to complete in-process."""
+
+    mode: str
+    routine: list[Dekad] | None
+    history: list[Dekad] = field(default_factory=list)
+
+
+def since_failure(cfg: Config) -> Resume:
+    """What the last run did not finish: its dekads not done, or done and made incomplete since."""
     st = read_state(cfg)
     if st is None:
-        return [], "manual"
+        return Resume("manual", [])
     mode = st["mode"]
     if mode == "auto":
-        return None, "auto"
+        return Resume("auto", None)
     notebooks = st.get("notebooks")
     bulletin = notebooks is None or "07_report" in notebooks
     inv = C.Inventory.scan(cfg)
-    todo = []
-    for d in st["requested"]:
-        if d not in st["done"] or (mode != "indices" and C.missing(cfg, d, inv, bulletin=bulletin)):
-            todo.append(d)
-    return todo, mode
+
+    def left(dekads: list[Dekad], with_bulletin: bool) -> list[Dekad]:
+        return [d for d in dekads if d not in st["done"] or (mode != "indices" and C.missing(
+            cfg, d, inv, bulletin=with_bulletin))]
+
+    return Resume(mode, left(st["requested"], bulletin), left(st["history"], False))

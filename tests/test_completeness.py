@@ -216,17 +216,23 @@ def test_since_failure_resumes_a_killed_range_from_the_state_written_as_it_went(
     req = dekad_range(Dekad(2024, 2, 2), Dekad(2024, 3, 2))
     st = R.RunState(cfg, "manual", req, None, "run-x")
     st.save()  # what a run writes when it starts: a SIGKILL now leaves exactly this
-    assert R.since_failure(cfg) == (req, "manual")
+    assert R.since_failure(cfg) == R.Resume("manual", req, [])
     _reference_years(cfg, req)
     archives.complete(cfg, req[:2], bulletins=req[:2])  # the first two dekads went through
     st.done += req[:2]
     st.save()
-    assert R.since_failure(cfg) == (req[2:], "manual")
+    assert R.since_failure(cfg) == R.Resume("manual", req[2:], [])
     archives.remove(cfg, req[0], C.INDICATOR)  # done, then made incomplete: taken up again
-    assert R.since_failure(cfg)[0] == [req[0], *req[2:]]
+    assert R.since_failure(cfg).routine == [req[0], *req[2:]]
     st = R.RunState(cfg, "auto", req, None, "run-y")
     st.save()
-    assert R.since_failure(cfg) == (None, "auto")  # an auto run re-plans from the archive
+    assert R.since_failure(cfg) == R.Resume("auto", None)  # an auto run re-plans from the archive
+    # a --backfill run: its history dekads stay history (in-process, no bulletin) when resumed
+    hist = dekad_range(Dekad(2024, 1, 1), Dekad(2024, 1, 3))
+    archives.complete(cfg, hist[:1])
+    st = R.RunState(cfg, "manual", [Dekad(2024, 3, 2)], None, "run-z", history=hist, done=[hist[0]])
+    st.save()
+    assert R.since_failure(cfg) == R.Resume("manual", [Dekad(2024, 3, 2)], hist[1:])
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"requested": ["2024-13-D1"], "mode": "manual"}',

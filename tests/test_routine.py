@@ -76,8 +76,8 @@ def test_run_state_and_since_failure(tmp_path):
     cfg = _cfg(tmp_path)
     req = [Dekad(2024, 2, 3), Dekad(2024, 3, 1), Dekad(2024, 3, 2)]
     R.save_state(cfg, req, req[:1], req[1], "indices", 1)
-    todo, mode = R.since_failure(cfg)
-    assert [d.label for d in todo] == ["2024-03-D1", "2024-03-D2"] and mode == "indices"
+    resume = R.since_failure(cfg)
+    assert [d.label for d in resume.routine] == ["2024-03-D1", "2024-03-D2"] and resume.mode == "indices"
     st = json.loads(R.state_path(cfg).read_text())
     assert st["failed"] == "2024-03-D1" and st["exit_code"] == 1 and st["status"] == "failed"
 
