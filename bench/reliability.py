@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     recovered = sum(t.recovered for t in camp.trials) + sum(f.recovered for f in faults if f.rerun_exit is not None)
     mismatched = camp.mismatched + sum(bool(f.mismatches) for f in faults)
     print()
-    kinds_ok = all(print_kind(c) for c in by_kind)
+    kinds_ok = all([print_kind(c) for c in by_kind])  # every kind printed
     if by_kind:
         trials = sum(len(c.trials) for c in by_kind)
         print(f"all run kinds:           {trials} trials, {sum(c.recovered for c in by_kind)} recovered, "
