@@ -11,7 +11,8 @@ help:
 	@echo "make demo   - install, build the demo archive, run the routine for its latest dekad, print the report path"
 	@echo "make test   - install with test extras and run the test suite (offline)"
 	@echo "make lint   - ruff"
-	@echo "make reliability - crash campaign (TRIALS=20 SIGKILLs and reruns), injected faults, bad inputs: prints the figures"
+	@echo "make reliability - crash campaigns (TRIALS=20 SIGKILLs and reruns; TRIALS of each run kind: auto, range, --backfill"
+	@echo "                   killed by SIGKILL/SIGTERM/SIGINT and recovered), injected faults, bad inputs: prints the figures"
 	@echo "make browser - Debian chromium + chromium-driver for the browser test (never fails; the test skips without them)"
 
 $(BIN)/python:
@@ -33,7 +34,8 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# issue #9: `make test` runs the same campaign with 3 trials (tests/test_reliability.py)
+# issues #9, #13: `make test` runs the same campaigns with 3 trials (tests/test_reliability.py, 3 of each run kind in
+# tests/test_reliability_campaign.py)
 TRIALS ?= 20
 reliability: $(STAMP)
 	$(BIN)/python bench/reliability.py --trials $(TRIALS)

@@ -1050,3 +1050,413 @@ def read_only_trial(base: Workspace, dest: Path, folder: str, args: tuple[str, .
         if res.returncode == 2 else [f"exit {res.returncode}, expected 2"]
     problems += [f"the archive changed: {x}" for x in mismatches(before, digest(ws.archive))]
     return FaultTrial(f"read-only {folder} folder (EROFS)", res.returncode, res.stderr, problems)
+
+
+# --------------------------------------------------------------------------------------------
+# The campaign over run kinds (issue 13): auto mode, a manual range and --backfill, each killed with
+# SIGKILL (the whole tree) or stopped with SIGTERM / SIGINT (run_all.py alone) at seeded-random times
+# and at commit / write / report points; recovery must leave every dekad of the run's span complete,
+# the archive equal to an uninterrupted run's, nothing behind and no secret anywhere.
+# --------------------------------------------------------------------------------------------
+KILL_METHODS = ("SIGKILL", "SIGTERM", "SIGINT")
+SEED = 13
+# A fake service-account key (credentials.ee_key_file) and Copernicus password (environment): the local
+# backend never uses them, the routine only scrubs them; a campaign looks for every piece of them.
+KEY_EMAIL = "campaign-bot@never-shown.iam.gserviceaccount.com"
+KEY_ID = "c4mpa1gnk3y1d0013"
+KEY_PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAAScampaignSECRETkeyMATERIAL0013"
+KEY_PEM = f"-----BEGIN PRIVATE KEY-----\n{KEY_PEM_BODY}\n-----END PRIVATE KEY-----\n"
+CDSE_PASSWORD = "cdse-Pa55w0rd-n3ver-sh0wn-0013"
+SECRET_ENV = {"EO4DM_CDSE_PASSWORD": CDSE_PASSWORD}
+
+
+def _drop_indicators(ws: Workspace, label: str) -> None:
+    """Remove the indicators and zone statistics of one dekad (label ``YYYY-MM-Dn``), composites kept."""
+    stamp = label.replace("-", "")[:6] + label[-2:]
+    for p in [*ws.archive.glob(f"indicators/*/*/*{stamp}.tif"), *ws.archive.glob(f"indicators/*/*/*/*{stamp}.tif"),
+              *ws.archive.glob(f"stats/{label}/*")]:
+        p.unlink()
+
+
+def _prepare_auto(ws: Workspace) -> None:
+    _drop_indicators(ws, "2024-03-D1")
+
+
+def _prepare_range(ws: Workspace) -> None:
+    from .config import load_config
+    from .dekads import Dekad
+    from .workflow import backfill
+
+    backfill(load_config(ws.params), Dekad(2024, 2, 3), Dekad(2024, 2, 3), log=lambda m: None)
+    _drop_indicators(ws, "2024-03-D1")
+
+
+def _prepare_backfill(ws: Workspace) -> None:
+    _drop_indicators(ws, "2024-02-D1")
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """A kind of run the campaign kills: its arguments, how its workspace is prepared from the base
+    (``overrides`` of the parameters, then ``prepare``), the span of dekads it must leave complete
+    (``span``: first and last label; bulletins expected from ``bulletins_from``, or from the routine's
+    recorded ``bulletins_from`` when None) and how a killed run is recovered (``recovery``: ``same``
+    command, or ``since-failure`` when the killed run recorded its state)."""
+
+    name: str
+    args: tuple[str, ...]
+    what: str
+    overrides: dict = field(default_factory=dict)
+    prepare: Callable[[Workspace], None] | None = None
+    span: tuple[str, str] = ("", "")
+    bulletins_from: str | None = None
+    recovery: str = "same"
+
+
+RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
+    RunKind("auto", (), "run_all.py (auto mode), history_start 2024-02-01, 2024-03-D1 without indicators: "
+            "2024-02-D2/D3 composites and 2024-03-D1 indicators in-process, 2024-03-D2 through every notebook",
+            {"history_start": "2024-02-01"}, _prepare_auto, ("2024-02-D1", "2024-03-D2")),
+    RunKind("range", ("--mode", "drought", "--start", "2024-02-D3", "--end", "2024-03-D1"),
+            "--mode drought --start 2024-02-D3 --end 2024-03-D1 (2024-03-D1 without indicators): two dekads "
+            "through 06_indicators and 07_report", {}, _prepare_range, ("2024-02-D3", "2024-03-D1"), "2024-02-D3",
+            "since-failure"),
+    RunKind("backfill", ("--backfill", "--mode", "drought", "--dekad", "2024-03-D1"),
+            "--backfill --mode drought --dekad 2024-03-D1, history_start 2024-02-01, 2024-02-D1 without "
+            "indicators: 2024-02-D1 indicators and 2024-02-D2/D3 composites in-process, then 2024-03-D1",
+            {"history_start": "2024-02-01"}, _prepare_backfill, ("2024-02-D1", "2024-03-D1"), "2024-03-D1"),
+)}
+
+
+def write_key(path: Path) -> Path:
+    """The fake service-account key file (mode 600: no warning about its permissions)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"type": "service_account", "project_id": "never-shown", "private_key_id": KEY_ID,
+                                "private_key": KEY_PEM, "client_email": KEY_EMAIL}), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def kind_base(base: Workspace, dest: Path, kind: RunKind) -> Workspace:
+    """A copy of ``base`` prepared for ``kind`` (done once per campaign; trials copy it)."""
+    ws = clone(base, dest, **kind.overrides)
+    if kind.prepare:
+        kind.prepare(ws)
+    return ws
+
+
+def kind_clone(prepared: Workspace, dest: Path, kind: RunKind) -> Workspace:
+    """A fresh copy of a prepared workspace, with the fake key file named in its parameters."""
+    key = Path(dest) / "keys" / "ee-key.json"
+    ws = clone(prepared, dest, credentials={"ee_key_file": str(key)}, **kind.overrides)
+    write_key(key)
+    return ws
+
+
+def secret_pieces(ws: Workspace) -> list[str]:
+    """Every piece of the fake secrets of ``ws`` that must never be shown."""
+    key = ws.root / "keys" / "ee-key.json"
+    return [KEY_EMAIL, KEY_ID, KEY_PEM_BODY, "BEGIN PRIVATE KEY", CDSE_PASSWORD, str(key)]
+
+
+def secrets_found(ws: Workspace, texts: dict[str, str]) -> list[str]:
+    """``where: piece`` for every piece of the secrets found in a file below the output folder (logs,
+    state, executed notebooks, kernel logs, reports, any byte) or in ``texts`` (stdout, stderr by name)."""
+    pieces = secret_pieces(ws)
+    out = []
+    for p in sorted(ws.output.rglob("*")) if ws.output.is_dir() else ():
+        try:
+            data = p.read_bytes() if p.is_file() else b""
+        except OSError:
+            continue
+        out += [f"{p.relative_to(ws.root)}: {s}" for s in pieces if s.encode() in data]
+    for name, text in texts.items():
+        out += [f"{name}: {s}" for s in pieces if s in text]
+    return out
+
+
+def span_of(kind: RunKind) -> list:
+    """The dekads ``kind``'s run must leave complete."""
+    from .dekads import Dekad, dekad_range
+
+    return dekad_range(Dekad.parse(kind.span[0]), Dekad.parse(kind.span[1]))
+
+
+def incomplete(ws: Workspace, kind: RunKind) -> list[str]:
+    """The dekads of ``kind``'s span that lack a product (completeness.missing), with what they lack;
+    bulletins from the kind's first bulletin dekad, or the routine's recorded ``bulletins_from``."""
+    from . import completeness as C
+    from . import routine as R
+    from .config import load_config
+    from .dekads import Dekad
+
+    cfg = load_config(ws.params)
+    inv = C.Inventory.scan(cfg)
+    first = Dekad.parse(kind.bulletins_from) if kind.bulletins_from else R.bulletins_from(cfg, inv, cfg.today())
+    out = []
+    for d in span_of(kind):
+        lacks = C.missing(cfg, d, inv, bulletin=d >= first)
+        if lacks:
+            out.append(f"{d.label}: {C.summary(lacks)}")
+    return out
+
+
+def processes_of(run_id: str) -> list[int]:
+    """Live processes of the run ``run_id`` (it and its kernels have EO4DM_RUN_ID in their environment)."""
+    from . import runs
+
+    needle = f"{runs.RUN_ENV}={run_id}\0".encode()
+    out = []
+    for d in Path("/proc").iterdir() if run_id and Path("/proc").is_dir() else ():
+        if d.name.isdigit():
+            try:
+                if needle in (d / "environ").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+def _state(ws: Workspace) -> dict | None:
+    import json
+
+    try:
+        return json.loads((ws.output / "state" / "last_run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def kind_schedule(n: int, ref: Reference, kind: str = "", seed: int = SEED) -> list[tuple[KillPoint, str]]:
+    """``n`` (kill point, method) pairs, deterministic given ``seed`` and ``kind``: the commit, write and
+    report points of :func:`schedule`, the rest at seeded-random times over 2-90 % of the uninterrupted
+    run's duration (sorted); methods SIGKILL, SIGTERM, SIGINT in turn, starting at a method that depends
+    on the kind, so that three trials use each method once and each kind meets them at other points."""
+    import random
+
+    fixed = [p for p in schedule(n, ref) if p.kind != "time"]
+    rng = random.Random(f"{seed}:{kind}")
+    times = sorted(round(ref.duration * rng.uniform(0.02, 0.9), 2) for _ in range(n - len(fixed)))
+    points = [KillPoint("time", t) for t in times] + fixed
+    offset = sorted(RUN_KINDS).index(kind) if kind in RUN_KINDS else 0
+    return [(p, KILL_METHODS[(i + offset) % len(KILL_METHODS)]) for i, p in enumerate(points)]
+
+
+@dataclass
+class KindTrial:
+    kind: str
+    index: int
+    point: KillPoint
+    method: str
+    killed: bool  # False: the run finished before the kill point
+    killed_after: float  # seconds (when not killed: how long the run took)
+    stop_exit: int | None  # exit code of the killed or stopped run
+    stop_problems: list[str]  # what a SIGTERM/SIGINT stop did that it must not (exit 6, one line...)
+    stale_lock: bool  # the lock was left (expected after SIGKILL only)
+    changed_before_kill: int
+    recovery: str  # the arguments of the recovery run
+    rerun_exit: int
+    mismatches: list[str]
+    leftovers: list[str]
+    incomplete: list[str]
+    secrets: list[str]
+    output: str = ""
+
+    @property
+    def recovered(self) -> bool:
+        return self.rerun_exit == 0 and not (self.mismatches or self.leftovers or self.incomplete or self.secrets)
+
+
+@dataclass
+class KindCampaign:
+    kind: RunKind
+    prepared: Workspace  # what every trial starts from
+    reference: Reference
+    reference_incomplete: list[str]
+    reference_secrets: list[str]
+    trials: list[KindTrial] = field(default_factory=list)
+
+    def count(self, attr: str) -> int:
+        """Trials with something in ``attr`` (mismatches, leftovers, incomplete, secrets, stop_problems)."""
+        return sum(bool(getattr(t, attr)) for t in self.trials)
+
+    @property
+    def methods(self) -> Counter:
+        return Counter(t.method for t in self.trials if t.killed)
+
+    @property
+    def points(self) -> Counter:
+        return Counter(t.point.kind for t in self.trials if t.killed)
+
+    @property
+    def recovered(self) -> int:
+        return sum(t.recovered for t in self.trials)
+
+    @property
+    def incomplete_dekads(self) -> int:
+        """Dekads left incomplete after recovery, over every trial."""
+        return sum(len(t.incomplete) for t in self.trials)
+
+    @property
+    def secrets_found(self) -> int:
+        return len(self.reference_secrets) + sum(len(t.secrets) for t in self.trials)
+
+
+def _start_split(cmd: list[str], out: Path, err: Path, env: dict[str, str]) -> subprocess.Popen:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        return subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=ROOT, env=environment(env), start_new_session=True)
+
+
+def kind_reference(prepared: Workspace, dest: Path, kind: RunKind) -> tuple[Reference, list[str], list[str]]:
+    """The uninterrupted run of ``kind`` on a fresh copy: its reference, the dekads it leaves incomplete
+    and the secrets it shows (both must be empty)."""
+    sources = source_digest()
+    ws = kind_clone(prepared, dest, kind)
+    watch = Watch(ws)
+    t0 = time.monotonic()
+    proc = _start_split(command(ws.params, *kind.args), ws.root / "run.out", ws.root / "run.err", SECRET_ENV)
+    while proc.poll() is None:
+        watch.poll()
+        time.sleep(0.002)
+    duration = time.monotonic() - t0
+    watch.poll()
+    out, err = (ws.root / "run.out").read_text(errors="replace"), (ws.root / "run.err").read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"the reference {kind.name} run failed (exit {proc.returncode}): {(out + err)[-2000:]}")
+    if leftovers(ws):
+        raise RuntimeError(f"the reference {kind.name} run left {leftovers(ws)}")
+    ref = Reference(digest(ws.archive), duration, len(watch.changed), len(watch.temporaries), sources)
+    return ref, incomplete(ws, kind), secrets_found(ws, {"stdout": out, "stderr": err})
+
+
+def _stop_problems(ws: Workspace, method: str, code: int | None, out: str, err: str, before: dict[str, str],
+                   started: float) -> list[str]:
+    """What a run stopped by SIGTERM/SIGINT did that it must not: exit 6, one ``error: interrupted by``
+    line on stderr, no traceback, no lock, temporaries or work folder left, no kernel alive, its state
+    "interrupted" (or, stopped before any work, nothing changed)."""
+    problems = []
+    lines = [x for x in err.splitlines() if x.strip()]
+    if code != 6:
+        problems.append(f"exit {code}, expected 6 (signal {started:.2f} s after the start)")
+    if len(lines) != 1 or not lines[0].startswith(f"error: interrupted by {method}"):
+        problems.append(f"{len(lines)} line(s) on stderr, expected one 'error: interrupted by {method}': "
+                        f"{' | '.join(lines)[:300]}")
+    if "Traceback" in out + err:
+        problems.append("a Python traceback")
+    problems += [f"left behind: {x}" for x in leftovers(ws)]
+    st = _state(ws)
+    if "before any work" in err:
+        if st is not None:
+            problems.append("stopped 'before any work' but a run state was written")
+        problems += [f"stopped 'before any work' but the archive changed: {x}"
+                     for x in mismatches(before, digest(ws.archive))]
+    elif st is None:
+        problems.append("no run state recorded")
+    else:
+        if (st.get("status"), st.get("exit_code")) != ("interrupted", 6):
+            problems.append(f"run state {st.get('status')!r}, exit_code {st.get('exit_code')}, expected "
+                            "'interrupted', 6")
+        alive = processes_of(st.get("run_id", ""))
+        for _ in range(50):  # a kernel being reaped: a moment's grace
+            if not alive:
+                break
+            time.sleep(0.1)
+            alive = processes_of(st.get("run_id", ""))
+        if alive:
+            problems.append(f"{len(alive)} process(es) of the run still alive: {alive}")
+    return problems
+
+
+def kind_trial(prepared: Workspace, dest: Path, kind: RunKind, ref: Reference, point: KillPoint, method: str,
+               index: int = 0) -> KindTrial:
+    """Run ``kind`` on a fresh copy, kill or signal it at ``point`` with ``method``, check the stop, recover
+    (``kind.recovery``) and check the result."""
+    ws = kind_clone(prepared, dest, kind)
+    before = digest(ws.archive)
+    watch = Watch(ws)
+    t0 = time.monotonic()
+    out_f, err_f = ws.root / "killed.out", ws.root / "killed.err"
+    proc = _start_split(command(ws.params, *kind.args), out_f, err_f, SECRET_ENV)
+    killed, killed_after = False, 0.0
+    while proc.poll() is None:
+        present = watch.poll()
+        elapsed = time.monotonic() - t0
+        reports = [t for t in watch.temporaries if f"{os.sep}reports{os.sep}" in t]
+        if (point.kind == "time" and elapsed >= point.at) or \
+                (point.kind == "commit" and len(watch.changed) >= point.at) or \
+                (point.kind == "write" and present and len(watch.temporaries) >= point.at) or \
+                (point.kind == "report" and len(reports) >= point.at and reports[-1] in present):
+            killed, killed_after = True, elapsed
+            if method == "SIGKILL":
+                kill_tree(proc)
+            else:
+                _signal(proc.pid, getattr(signal, method))
+            break
+        time.sleep(0.001 if point.kind in ("write", "report") else 0.003)
+    if not killed:
+        killed_after = time.monotonic() - t0  # how long the whole run took
+    problems: list[str] = []
+    try:
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        problems.append(f"still running 300 s after {method}")
+        kill_tree(proc)
+    changed = len(watch.changed)
+    out, err = out_f.read_text(errors="replace"), err_f.read_text(errors="replace")
+    stale = (ws.archive / LOCK_NAME).exists()
+    if killed and method != "SIGKILL":
+        problems += _stop_problems(ws, method, proc.returncode, out, err, before, killed_after)
+    args = kind.args
+    if kind.recovery == "since-failure" and _state(ws) is not None:
+        args = ("--since-failure",)
+    res = run(command(ws.params, *args), env=SECRET_ENV)
+    return KindTrial(kind.name, index, point, method, killed, round(killed_after, 2), proc.returncode, problems, stale,
+                     changed, " ".join(args) or "(auto)", res.returncode, mismatches(ref.digest, digest(ws.archive)),
+                     leftovers(ws), incomplete(ws, kind),
+                     secrets_found(ws, {"killed run's stdout": out, "killed run's stderr": err,
+                                        "recovery's stdout": res.stdout, "recovery's stderr": res.stderr}),
+                     (res.stdout + res.stderr)[-3000:])
+
+
+def run_kind_campaign(base: Workspace, workdir: Path, kind: RunKind | str, trials: int, *, seed: int = SEED,
+                      log: Callable[[str], None] = print, keep: bool = False) -> KindCampaign:
+    """Prepare ``kind``'s workspace from ``base``, run it once uninterrupted (the reference), then
+    ``trials`` trials (see :func:`kind_schedule`). A run that ends before its time point (it went faster
+    than the reference: another load on the machine) is tried again at the same fraction of the time it
+    took."""
+    kind = RUN_KINDS[kind] if isinstance(kind, str) else kind
+    workdir = Path(workdir)
+    prepared = kind_base(base, workdir / "prepared", kind)
+    ref, ref_incomplete, ref_secrets = kind_reference(prepared, workdir / "reference", kind)
+    log(f"{kind.name}: reference run {ref.duration:.1f} s, {ref.changed} archive file(s) written, "
+        f"{ref.temporaries} temporary file(s) seen" + (f"; INCOMPLETE {ref_incomplete}" if ref_incomplete else "")
+        + (f"; SECRETS {ref_secrets}" if ref_secrets else ""))
+    camp = KindCampaign(kind, prepared, ref, ref_incomplete, ref_secrets)
+    for i, (point, method) in enumerate(kind_schedule(trials, ref, kind.name, seed)):
+        for _attempt in range(3):
+            if source_digest() != ref.sources:
+                log("the code changed since the reference run: running the reference again")
+                ref, camp.reference_incomplete, camp.reference_secrets = kind_reference(
+                    prepared, workdir / "reference", kind)
+                camp.reference = ref
+            t = kind_trial(prepared, workdir / f"trial-{i:02d}", kind, ref, point, method, i)
+            if not t.killed and point.kind == "time":  # this run went faster than the reference (load)
+                point = KillPoint("time", round(point.at / ref.duration * t.killed_after, 2))
+                log(f"{kind.name} trial {i + 1}/{trials}: the run ended after {t.killed_after:.1f} s, before its "
+                    f"kill point: again at the same fraction of that duration, {point.at:.1f} s")
+                t = kind_trial(prepared, workdir / f"trial-{i:02d}", kind, ref, point, method, i)
+            if source_digest() == ref.sources:
+                break
+        camp.trials.append(t)
+        state = "recovered" if t.recovered else (
+            f"NOT RECOVERED (exit {t.rerun_exit}, {len(t.mismatches)} mismatch(es), leftovers {t.leftovers}, "
+            f"incomplete {t.incomplete}, secrets {t.secrets})")
+        where = f"{'at' if t.killed else 'run ended before,'} {t.killed_after:.1f} s, exit {t.stop_exit}, " \
+                f"{t.changed_before_kill} archive file(s) written"
+        stop = f"; STOP PROBLEMS {t.stop_problems}" if t.stop_problems else ""
+        log(f"{kind.name} trial {i + 1}/{trials}: {method} {point} ({where}){stop}; {t.recovery}: {state}")
+        if not keep and t.recovered and not t.stop_problems:
+            _rmtree(workdir / f"trial-{i:02d}")
+    return camp
