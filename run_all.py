@@ -402,7 +402,7 @@ class Run:
             refresh = []
             if job.routine and job.mode in ("auto", "manual"):
                 before = latest_complete_dekad(cfg.today()).next() if job.auto else job.routine[0]
-                refresh = [d for d in provisional_dekads(cfg, before) if d not in job.routine]
+                refresh = [d for d in provisional_dekads(cfg, before, inv) if d not in job.routine]
             todo = sorted(refresh + job.routine)
             mode_notebooks = R.MODE_NOTEBOOKS[job.mode]
             self.state = R.RunState(cfg, job.mode, todo, mode_notebooks, self.run_id, history=job.history)

@@ -246,15 +246,22 @@ def _stage_zone_stats(ctx: Context, rows: list[dict[str, object]]) -> None:
                                                         indent=1) + "\n")
 
 
-def provisional_dekads(cfg: Config, before: Dekad) -> list[Dekad]:
-    """Dekads among the ``provisional_dekads`` before ``before`` whose indicators are still marked
-    provisional: later runs recompute them (late products may have arrived)."""
+def provisional_dekads(cfg: Config, before: Dekad, inv=None) -> list[Dekad]:
+    """Dekads among the ``provisional_dekads`` before ``before`` that later runs recompute (late products
+    may have arrived): those whose indicators are marked provisional, and those still provisional by date
+    that lack some product (e.g. a run cut short after its commit removed their indicators)."""
     import rasterio
 
+    from .completeness import Inventory, missing
+
     arch = Archive(cfg.paths.archive)
+    inv = inv or Inventory.scan(cfg)
     out = []
     for k in range(cfg.indicators.provisional_dekads, 0, -1):
         d = before.shift(-k)
+        if status(cfg, d) == "provisional" and missing(cfg, d, inv, bulletin=False):
+            out.append(d)
+            continue
         paths = [arch.global_indicator("VHI", d)] + [arch.local_indicator(t.id, "VAI", d)
                                                        for t in cfg.local_chain.tiles]
         for p in paths:

@@ -21,13 +21,6 @@ from eo4dm_helpers import reliability as RL
 from .reliability_base import base_workspace
 
 TRIALS = int(os.environ.get("EO4DM_CAMPAIGN_TRIALS", "3"))
-# Problems of a SIGTERM/SIGINT stop found by the campaign and left to the routine's owners (not fixed here):
-# a trial that meets one is reported as xfailed, visibly, instead of passing or failing at random.
-KNOWN_STOP_PROBLEMS = {
-    "Kernel died while waiting for execute reply": "a signal while a notebook cell runs can add nbclient's 'Kernel "
-                                                   "died while waiting for execute reply.' line on stderr before "
-                                                   "run_all.py's one error line",
-}
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +61,13 @@ def test_each_kill_method_is_used_and_signals_stop_the_run_cleanly(campaign):
     if TRIALS >= 3:
         assert set(campaign.methods) == set(RL.KILL_METHODS)
         assert {"time", "commit", "write"} <= set(campaign.points)
-    known = []
     for t in campaign.trials:
         if t.method == "SIGKILL":
             assert t.stop_exit == -signal.SIGKILL
             continue
         # exit 6, one line, no traceback, no lock, state "interrupted", no kernel left
-        problems = [p for p in t.stop_problems if not any(k in p for k in KNOWN_STOP_PROBLEMS)]
-        known += [why for k, why in KNOWN_STOP_PROBLEMS.items() if any(k in p for p in t.stop_problems)]
-        assert t.stop_exit == 6 and problems == [], (t.method, t.point, t.stop_problems)
+        assert t.stop_exit == 6 and t.stop_problems == [], (t.method, t.point, t.stop_problems)
         assert not t.stale_lock
-    if known:
-        pytest.xfail("; ".join(sorted(set(known))))
 
 
 def test_a_range_cut_short_is_resumed_with_since_failure(campaign):
@@ -116,9 +104,7 @@ def test_the_secret_scan_and_the_completeness_check_find_what_they_look_for(base
     assert [x.split(":")[0] for x in lacking] == ["2024-02-D1", "2024-02-D2", "2024-02-D3", "2024-03-D1"]
 
 
-# -- problems found by the campaign, left to the routine's owners (strict: they fail once fixed) -------------
-@pytest.mark.xfail(strict=True, reason="run_all.py installs its signal handlers only after importing its modules "
-                                       "(about 2 s): a SIGTERM before that kills it silently (exit -15)")
+# -- problems the campaign found, fixed: each stays tested on its own -------------------------------------
 def test_a_sigterm_while_run_all_starts_is_a_clean_stop(base, tmp_path):
     ws = RL.clone(base, tmp_path / "ws")
     proc = subprocess.Popen(RL.command(ws.params, "--dekad", "2024-03-D1"), stdout=subprocess.PIPE,
@@ -130,9 +116,6 @@ def test_a_sigterm_while_run_all_starts_is_a_clean_stop(base, tmp_path):
     assert proc.returncode == 6 and err.startswith("error: interrupted by SIGTERM"), (proc.returncode, err)
 
 
-@pytest.mark.xfail(strict=True, reason="--since-failure after an interrupted --backfill run replays its history "
-                                       "dekads through the mode's notebooks: composites never built, bulletins "
-                                       "for history dekads")
 def test_since_failure_after_an_interrupted_backfill_completes_its_history(base, tmp_path):
     kind = RL.RUN_KINDS["backfill"]
     ws = RL.kind_clone(RL.kind_base(base, tmp_path / "prepared", kind), tmp_path / "ws", kind)
@@ -149,9 +132,6 @@ def test_since_failure_after_an_interrupted_backfill_completes_its_history(base,
     assert sorted(p.name for p in (ws.output / "reports").iterdir() if p.is_dir()) == ["2024-03-D1"]
 
 
-@pytest.mark.xfail(strict=True, reason="a run cut short after committing a provisional dekad's new composites (its "
-                                       "indicators and statistics removed first) is not taken up by the same "
-                                       "command: provisional_dekads() finds no provisional indicator any more")
 def test_rerunning_a_dekad_completes_the_provisional_dekad_a_cut_short_run_left_without_indicators(base, tmp_path):
     """Found by make reliability (SIGKILL after 4-5 archive files of ``--dekad 2024-03-D2``, and the disk-full
     fault): commit() removes 2024-03-D1's indicators and statistics before replacing its composites, the
