@@ -249,7 +249,9 @@ def _stage_zone_stats(ctx: Context, rows: list[dict[str, object]]) -> None:
 def provisional_dekads(cfg: Config, before: Dekad, inv=None) -> list[Dekad]:
     """Dekads among the ``provisional_dekads`` before ``before`` that later runs recompute (late products
     may have arrived): those whose indicators are marked provisional, and those still provisional by date
-    that lack some product (e.g. a run cut short after its commit removed their indicators)."""
+    that an earlier run started (a composite or no-data record exists) but left incomplete, e.g. cut short
+    after its commit removed their indicators. Dekads never processed are left to auto mode and
+    ``--backfill``."""
     import rasterio
 
     from .completeness import Inventory, missing
@@ -259,7 +261,7 @@ def provisional_dekads(cfg: Config, before: Dekad, inv=None) -> list[Dekad]:
     out = []
     for k in range(cfg.indicators.provisional_dekads, 0, -1):
         d = before.shift(-k)
-        if status(cfg, d) == "provisional" and missing(cfg, d, inv, bulletin=False):
+        if d in inv.dekads and status(cfg, d) == "provisional" and missing(cfg, d, inv, bulletin=False):
             out.append(d)
             continue
         paths = [arch.global_indicator("VHI", d)] + [arch.local_indicator(t.id, "VAI", d)

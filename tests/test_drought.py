@@ -158,14 +158,25 @@ def test_provisional_dekads_are_found_for_recomputation(setup, tmp_path):
         write_raster(arch.global_indicator("VHI", d), [np.zeros((GRID.height, GRID.width))] * 2, ["VHI", "QSCORE"],
                      GRID, {"STATUS": st})
     assert drought.status(cfg, Dekad(2023, 12, 3)) == "final" and drought.status(cfg, D) == "provisional"
-    # 2024-02-D2 is tagged final but lacks its composites and is still provisional by date (a run cut
-    # short after its commit removed what it replaces): recomputed too
-    assert drought.status(cfg, Dekad(2024, 2, 2)) == "provisional"
-    assert drought.provisional_dekads(cfg, D) == [Dekad(2024, 2, 2), Dekad(2024, 2, 3), Dekad(2024, 3, 1)]
-    # once final by date, an incomplete dekad is left to auto mode and --backfill, not to every manual run
-    later = replace(cfg, as_of=Dekad(2024, 2, 2).end + timedelta(days=10 * cfg.indicators.provisional_dekads + 1))
-    assert drought.status(later, Dekad(2024, 2, 2)) == "final"
-    assert drought.provisional_dekads(later, D) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1)]
+    assert drought.provisional_dekads(cfg, D) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1)]  # 02-D2 tagged final
+    # D has its composites (a run committed them) but no indicators although its reference holds enough
+    # years (a run cut short after its commit removed them), and is still provisional by date: recomputed
+    assert YEARS[-1] == D.year and drought.status(cfg, D) == "provisional"
+    after = D.next()
+    assert drought.provisional_dekads(cfg, after) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1), D]
+    # a dekad never started (no composite, no no-data record) is left to auto mode and --backfill
+    for p in arch.root.glob(f"composites/global/dekad/*_{D.yyyymm}_COMP{D.label[-2:]}*.tif"):
+        p.unlink()
+    assert not list(arch.root.glob(f"composites/global/dekad/*_{D.yyyymm}_COMP{D.label[-2:]}*"))
+    assert drought.provisional_dekads(cfg, after) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1)]
+    # once final by date, an incomplete dekad is no longer recomputed by every manual run
+    for index in ("NDWI", "NDVI", "LST"):
+        write_raster(arch.global_composite("MODIS", index, D), [np.zeros((GRID.height, GRID.width))] * 2,
+                     [index, "count"], GRID)
+    assert drought.provisional_dekads(cfg, after)[-1] == D
+    later = replace(cfg, as_of=D.end + timedelta(days=10 * cfg.indicators.provisional_dekads + 1))
+    assert drought.status(later, D) == "final"
+    assert drought.provisional_dekads(later, after) == [Dekad(2024, 2, 3), Dekad(2024, 3, 1)]
 
 
 @pytest.mark.parametrize(
