@@ -26,6 +26,8 @@ from typing import Any
 import ee
 import pytest
 
+from eo4dm_helpers import products as P
+
 from .conftest import ROOT, demo_params, production_params
 
 ALGORITHMS_JSON = Path(ee.__file__).parent / "tests" / "algorithms.json"
@@ -206,3 +208,17 @@ def test_a_graph_built_in_process_passes_the_checker(ee_offline, algorithms):
     img = ee.Image("MODIS/061/MOD09GA/2024_03_12").select(["sur_refl_b02", "sur_refl_b06"])
     graph = json.loads(img.normalizedDifference(["sur_refl_b02", "sur_refl_b06"]).serialize())
     assert check_graph(graph, algorithms) == []
+
+
+def test_the_live_tier_requests_are_valid_graphs(ee_offline, algorithms, tmp_path):
+    """tests/live cannot run here; the graphs of its catalogue requests are checked offline all the same."""
+    from eo4dm_helpers.config import load_config
+
+    from .live import conftest as live_conftest
+    from .live import test_earth_engine as live
+
+    cfg = load_config(live_conftest.live_params(tmp_path))
+    requests = [live.catalogue_request(cfg, *c) for c in live.CATALOGUE] + [live.layers_request(cfg)]
+    assert {c[0].key for c in live.CATALOGUE} == set(P.PRODUCTS)  # every production entry is checked live
+    for r in requests:
+        assert check_graph(json.loads(r.serialize()), algorithms) == []
