@@ -99,6 +99,7 @@ MTLS = [pytest.param(LANDSAT / f"{LANDSAT_ID}_MTL.txt", id="rio-tiler-pds-LC08-0
 @pytest.mark.parametrize("mtl_path", MTLS)
 @pytest.mark.parametrize("product", [P.L8, P.L9], ids=lambda p: p.key)
 def test_mtl_surface_reflectance_scale_and_offset_are_the_production_ones(mtl_path, product):
+    """Both MTLs are Landsat 8's; L9 (no real L9 MTL found) shares the C2 L2 constants (DOMAIN.md §4.3)."""
     mtl = parse_mtl(mtl_path)
     assert mtl["PRODUCT_CONTENTS"]["COLLECTION_NUMBER"] == "02"
     assert mtl["PRODUCT_CONTENTS"]["PROCESSING_LEVEL"] == "L2SP"
