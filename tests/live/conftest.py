@@ -68,20 +68,23 @@ def live_cfg(tmp_path_factory):
     return load_config(live_params(tmp_path_factory.mktemp("live")))
 
 
-@pytest.fixture(autouse=True)
-def ee_live(request):
-    """Earth Engine initialised with the service-account key before each live test (an offline test of the
-    same session may have reset or patched earthengine-api)."""
-    if not LIVE:
-        yield None
-        return
+def init_live(cfg) -> None:
+    """Earth Engine initialised with the service-account key (``EO4DM_EE_KEY``; errors are redacted), after
+    undoing what an offline test of the same session may have reset or patched in earthengine-api."""
     from eo4dm_helpers.ee.session import initialize
 
     for name, fn in _GENUINE.items():
         setattr(ee.data, name, fn)
     ee.Reset()
-    how = initialize(request.getfixturevalue("live_cfg"))  # EO4DM_EE_KEY; errors are redacted
-    assert how == "service account"
+    assert initialize(cfg) == "service account"
+
+
+@pytest.fixture(autouse=True)
+def ee_live(request):
+    """Each live test starts on a live session (module fixtures that send requests call ``init_live`` too:
+    they are set up before this function-scoped fixture)."""
+    if LIVE:
+        init_live(request.getfixturevalue("live_cfg"))
     yield ee
 
 

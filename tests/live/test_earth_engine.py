@@ -35,7 +35,7 @@ from eo4dm_helpers.ee.plan import plan_dekad
 from eo4dm_helpers.ee.transfer import download_dekad
 
 from ..test_ee_algorithms import check_graph
-from .conftest import DEKAD
+from .conftest import DEKAD, init_live
 
 
 def _dekad() -> Dekad:
@@ -144,6 +144,7 @@ def test_land_mask_and_cloud_score_plus_layers(live_cfg):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def direct_download(live_cfg, tmp_path_factory):
+    init_live(live_cfg)  # module fixtures are set up before the function-scoped ee_live
     plans = plan_dekad(live_cfg, _dekad())
     info = describe(plans, LiveIO())
     work = tmp_path_factory.mktemp("work")
