@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 PARAMS ?= params/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-demo help browser reliability
+.PHONY: demo test lint bench clean-demo help browser reliability live
 
 help:
 	@echo "make demo   - install, build the demo archive, run the routine for its latest dekad, print the report path"
 	@echo "make test   - install with test extras and run the test suite (offline)"
 	@echo "make lint   - ruff"
+	@echo "make live   - the live Earth Engine tests (tests/live), with EO4DM_EE_KEY=<service-account key file>"
 	@echo "make reliability - crash campaigns (TRIALS=20 SIGKILLs and reruns; TRIALS of each run kind: auto, range, --backfill"
 	@echo "                   killed by SIGKILL/SIGTERM/SIGINT and recovered), injected faults, bad inputs: prints the figures"
 	@echo "make browser - Debian chromium + chromium-driver for the browser test (never fails; the test skips without them)"
@@ -33,6 +34,13 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# tests/live: real Earth Engine requests (README, "Live tests"); skipped by `make test`. The key's path is
+# checked here without being printed; its content is read by eo4dm_helpers.ee.session only.
+live: $(STAMP)
+	@if [ -z "$$EO4DM_EE_KEY" ]; then echo "live: set EO4DM_EE_KEY to the path of an Earth Engine service-account key file"; exit 2; fi
+	@if [ ! -r "$$EO4DM_EE_KEY" ]; then echo "live: EO4DM_EE_KEY does not name a readable file"; exit 2; fi
+	$(BIN)/python -m pytest tests/live -rs
 
 # issues #9, #13: `make test` runs the same campaigns with 3 trials (tests/test_reliability.py, 3 of each run kind in
 # tests/test_reliability_campaign.py)

@@ -12,6 +12,26 @@ import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT / ".." / "shared" / "realdata"
+DATA = Path(__file__).resolve().parent / "data"  # small real samples shipped with the tests (data/README.md)
+REQUIRE_REALDATA = os.environ.get("EO4DM_REQUIRE_REALDATA") == "1"
+
+
+def realdata(*paths: Path) -> pytest.MarkDecorator:
+    """Mark for tests on the project notes' real files (``REALDATA`` or the given paths): a skip with its
+    reason when one is missing, or, with ``EO4DM_REQUIRE_REALDATA=1`` (CI that has the files), a failure."""
+    missing = [p for p in (paths or (REALDATA,)) if not p.exists()]
+    if not missing:
+        return pytest.mark.realdata
+    reason = f"real test data not found at {', '.join(str(p) for p in missing)}"
+    return pytest.mark.realdata_missing(reason) if REQUIRE_REALDATA else pytest.mark.skip(reason=reason)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_missing_realdata(request):
+    """With ``EO4DM_REQUIRE_REALDATA=1``, a test marked by ``realdata`` whose files are missing fails."""
+    mark = request.node.get_closest_marker("realdata_missing")
+    if mark is not None:
+        pytest.fail(f"EO4DM_REQUIRE_REALDATA=1: {mark.args[0]}", pytrace=False)
 
 
 def zone_layer(path: Path) -> Path:

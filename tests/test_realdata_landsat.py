@@ -25,9 +25,9 @@ from eo4dm_helpers.local.highres import gap_fill_l7, preprocess_highres
 from eo4dm_helpers.local.preprocess import has_data, indices, quality
 from eo4dm_helpers.local.scenes import list_scenes, read_bands, register_scene, scene_from_files
 
-from .conftest import REALDATA
+from .conftest import REALDATA, realdata
 
-pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real test data not found at {REALDATA}")
+pytestmark = realdata()
 
 ESPA = REALDATA / "datacube-zarr" / "tests" / "data" / "espa" / "ls8_sr"
 PID = "LC08_L1TP_091084_20190205_20190221_01_T1"

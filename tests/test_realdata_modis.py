@@ -18,9 +18,9 @@ from eo4dm_helpers import products as P
 from eo4dm_helpers.local import ops
 from eo4dm_helpers.local.preprocess import indices
 
-from .conftest import REALDATA
+from .conftest import REALDATA, realdata
 
-pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real test data not found at {REALDATA}")
+pytestmark = realdata()
 
 MODISTSP = REALDATA / "MODIStsp" / "inst" / "testdata"
 MODAPE = REALDATA / "modape" / "tests" / "data"

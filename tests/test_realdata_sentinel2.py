@@ -29,9 +29,9 @@ from eo4dm_helpers.local.preprocess import Processed, has_data, indices
 from eo4dm_helpers.local.scenes import SceneReader, read_bands, scene_from_files
 from eo4dm_helpers.local.windows import iter_windows
 
-from .conftest import REALDATA
+from .conftest import REALDATA, realdata
 
-pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real test data not found at {REALDATA}")
+pytestmark = realdata()
 
 SEN2R = REALDATA / "sen2r" / "inst" / "extdata" / "out"
 SEN2R_DATES = ("20170703", "20190723")
