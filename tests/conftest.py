@@ -95,18 +95,6 @@ def small_demo(tmp_path_factory):
     return params
 
 
-def pytest_collection_modifyitems(config, items):
-    """Parallel runs (pytest-xdist, ``--dist=loadgroup``) keep each module on one worker, so its module and
-    session fixtures are built once; the run-kind campaigns (tests/test_reliability_campaign.py), the
-    longest tests, get one group per kind."""
-    for item in items:
-        group = item.module.__name__
-        kind = getattr(item, "callspec", None) and item.callspec.params.get("campaign")
-        if kind:
-            group += f"[{kind}]"
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def _run(*args):
     return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=600)

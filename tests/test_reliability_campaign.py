@@ -28,52 +28,67 @@ def base(tmp_path_factory):
     return base_workspace(tmp_path_factory)
 
 
-@pytest.fixture(scope="module", params=sorted(RL.RUN_KINDS))
-def campaign(request, base, tmp_path_factory):
-    """One kind's reference run, then TRIALS trials (module scope: one campaign per kind)."""
-    return RL.run_kind_campaign(base, tmp_path_factory.mktemp(f"campaign-{request.param}"), request.param, TRIALS,
-                                log=print)
+class Campaign:
+    """One run kind's campaign: its reference run, then TRIALS trials (built once per class; one class per
+    kind so that parallel test runs give each kind to a worker of its own)."""
+
+    KIND = ""
+
+    @pytest.fixture(scope="class")
+    def campaign(self, request, base, tmp_path_factory):
+        kind = request.cls.KIND
+        return RL.run_kind_campaign(base, tmp_path_factory.mktemp(f"campaign-{kind}"), kind, TRIALS, log=print)
+
+    def test_the_uninterrupted_run_completes_its_span_and_shows_no_secret(self, campaign):
+        kind = campaign.kind
+        left = RL.incomplete(campaign.prepared, kind)
+        assert left, f"{kind.name}: the prepared workspace must lack products for the run to do real work"
+        assert campaign.reference.changed >= 5, campaign.reference  # archive files created or replaced
+        assert campaign.reference_incomplete == []
+        assert campaign.reference_secrets == []
+
+    def test_every_trial_is_recovered_to_the_uninterrupted_archive_with_every_dekad_complete(self, campaign):
+        assert len(campaign.trials) == TRIALS
+        for t in campaign.trials:
+            where = f"{t.kind} trial {t.index}: {t.method} {t.point}"
+            assert t.killed, f"{where}: the run ended before the kill point"
+            assert t.rerun_exit == 0, (where, t.output)
+            assert t.incomplete == [], where
+            assert t.mismatches == [], where
+            assert t.leftovers == [], where
+            assert t.secrets == [], where
+        assert campaign.recovered == TRIALS and campaign.incomplete_dekads == 0 and campaign.secrets_found == 0
+
+    def test_each_kill_method_is_used_and_signals_stop_the_run_cleanly(self, campaign):
+        if TRIALS >= 3:
+            assert set(campaign.methods) == set(RL.KILL_METHODS)
+            assert {"time", "commit", "write"} <= set(campaign.points)
+        for t in campaign.trials:
+            if t.method == "SIGKILL":
+                assert t.stop_exit == -signal.SIGKILL
+                continue
+            # exit 6, one line, no traceback, no lock, state "interrupted", no kernel left
+            assert t.stop_exit == 6 and t.stop_problems == [], (t.method, t.point, t.stop_problems)
+            assert not t.stale_lock
 
 
-def test_the_uninterrupted_run_completes_its_span_and_shows_no_secret(campaign):
-    kind = campaign.kind
-    left = RL.incomplete(campaign.prepared, kind)
-    assert left, f"{kind.name}: the prepared workspace must lack products for the run to do real work"
-    assert campaign.reference.changed >= 5, campaign.reference  # archive files created or replaced
-    assert campaign.reference_incomplete == []
-    assert campaign.reference_secrets == []
+class TestAutoMode(Campaign):
+    KIND = "auto"
 
 
-def test_every_trial_is_recovered_to_the_uninterrupted_archive_with_every_dekad_complete(campaign):
-    assert len(campaign.trials) == TRIALS
-    for t in campaign.trials:
-        where = f"{t.kind} trial {t.index}: {t.method} {t.point}"
-        assert t.killed, f"{where}: the run ended before the kill point"
-        assert t.rerun_exit == 0, (where, t.output)
-        assert t.incomplete == [], where
-        assert t.mismatches == [], where
-        assert t.leftovers == [], where
-        assert t.secrets == [], where
-    assert campaign.recovered == TRIALS and campaign.incomplete_dekads == 0 and campaign.secrets_found == 0
+class TestBackfill(Campaign):
+    KIND = "backfill"
 
 
-def test_each_kill_method_is_used_and_signals_stop_the_run_cleanly(campaign):
-    if TRIALS >= 3:
-        assert set(campaign.methods) == set(RL.KILL_METHODS)
-        assert {"time", "commit", "write"} <= set(campaign.points)
-    for t in campaign.trials:
-        if t.method == "SIGKILL":
-            assert t.stop_exit == -signal.SIGKILL
-            continue
-        # exit 6, one line, no traceback, no lock, state "interrupted", no kernel left
-        assert t.stop_exit == 6 and t.stop_problems == [], (t.method, t.point, t.stop_problems)
-        assert not t.stale_lock
+class TestRange(Campaign):
+    KIND = "range"
+
+    def test_a_range_cut_short_is_resumed_with_since_failure(self, campaign):
+        assert any(t.recovery == "--since-failure" for t in campaign.trials)
 
 
-def test_a_range_cut_short_is_resumed_with_since_failure(campaign):
-    if campaign.kind.name != "range":
-        pytest.skip("the range kind recovers with --since-failure; the others rerun their command")
-    assert any(t.recovery == "--since-failure" for t in campaign.trials)
+def test_every_run_kind_has_its_campaign():
+    assert {c.KIND for c in Campaign.__subclasses__()} == set(RL.RUN_KINDS)
 
 
 def test_kill_schedule_is_seeded_and_deterministic():
