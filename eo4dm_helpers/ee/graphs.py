@@ -237,8 +237,13 @@ def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) ->
 
 
 def mean_count(col: ee.ImageCollection, names: tuple[str, ...]) -> ee.Image:
-    """Per-pixel mean and valid count: ``mean()`` and ``count().unmask(0)`` (DOMAIN.md §1.5)."""
-    col = col.select(list(names))
+    """Per-pixel mean and valid count: ``mean()`` and ``count().unmask(0)`` (DOMAIN.md §1.5).
+
+    A fully masked float32 template with the bands ``names`` is merged in: it adds nothing to the mean
+    or the count, and an empty collection (a window or a dekad without a valid image) gives a fully
+    masked mean and a count of 0 instead of a 0-band image that ``rename`` rejects."""
+    template = ee.Image.constant([0] * len(names)).rename(list(names)).toFloat().updateMask(0)
+    col = col.select(list(names)).merge(ee.ImageCollection([template]))
     mean = col.mean().rename(list(names))
     count = col.count().unmask(0).rename([f"{n}_count" for n in names])
     return ee.Image.cat([mean, count]).toFloat()
