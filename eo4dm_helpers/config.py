@@ -111,10 +111,11 @@ class LocalThresholds:
     nir_dark: float = 0.15
     cloud_projection_km: float = 1.0
     buffer_m: float = 50.0
-    aot_max: float = 0.3
-    l7_opacity_max: float = 0.3
+    aot_max: float = 0.3  # S2 AOT x 0.001 (OPA_THRESH; EO4DM's 1e4 scale was a bug, §1.10 item 1)
+    l7_opacity_max: float = 0.3  # L7 SR_ATMOS_OPACITY x 0.001 (§1.4, §4.3: > 0.3 haze/cloud)
     ndvi_water: float = 0.03
     composite_nan_max: float = 0.5  # DOMAIN.md §1.5 COMP_NAN_THRESH
+    scene_nan_max: float = 0.95  # DOMAIN.md §1.4: Landsat scene dropped when more land is masked
 
 
 @dataclass(frozen=True)
@@ -458,8 +459,10 @@ def _check(obj: Any, p: str) -> None:
         ids = [t.id for t in obj.tiles]
         if len(set(ids)) != len(ids):
             _fail(p, "tiles", f"duplicate tile ids {ids}")
-    if isinstance(obj, LocalThresholds) and not 0 < obj.composite_nan_max <= 1:
-        _fail(p, "composite_nan_max", f"must be in (0, 1], got {obj.composite_nan_max}")
+    if isinstance(obj, LocalThresholds):
+        for name in ("composite_nan_max", "scene_nan_max"):
+            if not 0 < getattr(obj, name) <= 1:
+                _fail(p, name, f"must be in (0, 1], got {getattr(obj, name)}")
     if isinstance(obj, Reference):
         if obj.mode == "fixed":
             if obj.start_year is None or obj.end_year is None:

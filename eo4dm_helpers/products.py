@@ -21,6 +21,7 @@ class BitsClear:
     bits: tuple[int, ...]
     why: str
     indices: tuple[str, ...] | None = None  # None = all indices of the product
+    fill: bool = False  # the bits flag "no data" (e.g. QA_PIXEL bit 0): they define the L7 SLC-off gaps
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class ValueNotIn:
 
 @dataclass(frozen=True)
 class ScaledAtMost:
-    """Keep pixels where ``band * scale + offset <= limit``."""
+    """Keep pixels where ``band * scale + offset <= limit``; with ``param``, ``limit`` is the default of
+    that run parameter (a field of ``config.LocalThresholds``) and :func:`tuned` replaces it."""
 
     band: str
     scale: float
@@ -55,6 +57,7 @@ class ScaledAtMost:
     limit: float
     why: str
     indices: tuple[str, ...] | None = None
+    param: str | None = None
 
 
 Rule = BitsClear | FieldNotIn | ValueNotIn | ScaledAtMost
@@ -101,9 +104,26 @@ class Product:
     cloud_cover_property: str | None = None
     gap_fill_property: tuple[str, str] | None = None  # (property, value) that triggers L7 gap fill
     lst_max_c: float | None = None  # physically impossible LST above this (°C) is masked
+    cloud_layer: bool = False  # clouds from a separate layer (s2cloudless or Cloud Score+, DOMAIN.md §1.4, §5.2)
+    scene_nan_score: bool = False  # scenes with too much land masked are dropped (DOMAIN.md §1.4: Landsat only)
 
     def rules_for(self, index: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.indices is None or index in r.indices)
+
+    @property
+    def data_rules(self) -> tuple[Rule, ...]:
+        """What says a pixel holds data at all: the bands' raw fill values (``nodata``) and the fill bits.
+        Where they fail the pixel is a gap (the L7 SLC-off stripes), not a pixel masked for quality."""
+        values = tuple(ValueNotIn(b, (v,), f"{b} fill value {v}") for b, v in self.nodata.items())
+        return values + tuple(r for r in self.rules if isinstance(r, BitsClear) and r.fill)
+
+
+def tuned(product: Product, params: object) -> Product:
+    """``product`` with the limit of every rule that names a run parameter (``ScaledAtMost.param``) read
+    from ``params`` (``config.LocalThresholds``): both engines call this, so the parameter is the one source."""
+    rules = tuple(replace(r, limit=float(getattr(params, r.param))) if isinstance(r, ScaledAtMost) and r.param
+                  else r for r in product.rules)
+    return replace(product, rules=rules)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,11 +151,17 @@ S2 = Product(
         ValueNotIn("SCL", (0, 1), "SCL 0 no data, 1 saturated/defective (§4.1)"),
         ValueNotIn("SCL", (6,), "SCL 6 water (§1.4)"),
         # DOMAIN.md §1.4, §1.10 item 1: AOT scale is 0.001 (EO4DM divided by 1e4: filter ineffective).
-        ScaledAtMost("AOT", 0.001, 0.0, 0.3, "AOT x 0.001 <= 0.3 haze (§1.4, fixed scale §1.10.1)"),
+        ScaledAtMost("AOT", 0.001, 0.0, 0.3, "AOT x 0.001 <= aot_max haze (§1.4, fixed scale §1.10.1)",
+                     param="aot_max"),
     ),
     nodata={"B4": 0, "B8": 0, "B11": 0},
     cloud_cover_property="CLOUDY_PIXEL_PERCENTAGE",
+    cloud_layer=True,  # DOMAIN.md §1.4: s2cloudless (or Cloud Score+) + shadow projection; QA60 never (§4.1)
 )
+S2_SCL_WATER = 6  # DOMAIN.md §4.1, §5.2: SCL 6 water, excluded from the dark pixels of the shadow test
+S2_SHADOW_GRID_M = 100.0  # DOMAIN.md §5.2: the projected shadows are reprojected at 100 m
+S2_MORPHOLOGY_GRID_M = 20.0  # DOMAIN.md §1.4, §5.2: cloud/shadow morphology reprojected at 20 m
+S2_CLOUD_ERODE_PX = 2  # DOMAIN.md §5.2: focalMin(2) (px of the 20 m grid), then focalMax(2·BUFFER / 20)
 
 _LANDSAT_SR_SCALE = 2.75e-05  # DOMAIN.md §4.3: SR scale 2.75e-05, offset -0.2
 _LANDSAT_SR_OFFSET = -0.2
@@ -154,7 +180,7 @@ L8 = Product(
         NormalizedDifference("NDWI", "SR_B5", "SR_B6"),
     ),
     rules=(
-        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§4.3)"),
+        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§4.3)", fill=True),
         BitsClear("QA_PIXEL", (1, 2, 3, 4), "QA_PIXEL bits 1 dilated cloud, 2 cirrus, 3 cloud, 4 shadow (§1.4)"),
         BitsClear("QA_PIXEL", (7,), "QA_PIXEL bit 7 water (§1.4)"),
         FieldNotIn("SR_QA_AEROSOL", 6, 2, (3,), "SR_QA_AEROSOL bits 6-7 aerosol level 3 high (§1.4)"),
@@ -164,6 +190,7 @@ L8 = Product(
     ),
     nodata={"SR_B4": 0, "SR_B5": 0, "SR_B6": 0},
     cloud_cover_property="CLOUD_COVER_LAND",
+    scene_nan_score=True,  # DOMAIN.md §1.4: Landsat scenes with > 95 % of land masked are rejected
 )
 
 # DOMAIN.md §4.3: LC09 has the same layout as LC08
@@ -183,18 +210,20 @@ L7 = Product(
         NormalizedDifference("NDWI", "SR_B4", "SR_B5"),
     ),
     rules=(
-        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§1.4)"),
+        BitsClear("QA_PIXEL", (0,), "QA_PIXEL bit 0 fill (§1.4)", fill=True),
         BitsClear("QA_PIXEL", (1, 3, 4), "QA_PIXEL bits 1 dilated cloud, 3 cloud, 4 shadow (§1.4)"),
         BitsClear("SR_CLOUD_QA", (1, 2, 3), "SR_CLOUD_QA bits 1 cloud, 2 shadow, 3 adjacent (§1.4)"),
         BitsClear("QA_PIXEL", (7,), "QA_PIXEL bit 7 water (§1.4)"),
         BitsClear("SR_CLOUD_QA", (5,), "SR_CLOUD_QA bit 5 water (§1.4)"),
-        ScaledAtMost("SR_ATMOS_OPACITY", 0.001, 0.0, 0.3, "SR_ATMOS_OPACITY x 0.001 <= 0.3 (§1.4)"),
+        ScaledAtMost("SR_ATMOS_OPACITY", 0.001, 0.0, 0.3, "SR_ATMOS_OPACITY x 0.001 <= l7_opacity_max (§1.4, §4.3)",
+                     param="l7_opacity_max"),
         BitsClear("QA_RADSAT", (2, 3), "QA_RADSAT bits 2 (B3), 3 (B4) saturated (§1.4)", ("NDVI",)),
         BitsClear("QA_RADSAT", (3, 4), "QA_RADSAT bits 3 (B4), 4 (B5) saturated (§1.4)", ("NDWI",)),
     ),
     nodata={"SR_B3": 0, "SR_B4": 0, "SR_B5": 0},
     cloud_cover_property="CLOUD_COVER_LAND",
     gap_fill_property=("SENSOR_MODE_SLC", "OFF"),  # DOMAIN.md §1.4 gapfillingL7
+    scene_nan_score=True,  # DOMAIN.md §1.4
 )
 
 # L7 SLC-off gap filling (DOMAIN.md §1.4): focal_mean(1, 'square', 'pixels', 25) on the indices,
@@ -288,6 +317,9 @@ VNP21A1D = Product(
         ValueNotIn("LST_1KM", (0,), "fill 0"),
         FieldNotIn("QC", 0, 2, (2, 3), "QC bits 0-1: 2/3 = not produced (§4.4 layout)"),
         FieldNotIn("QC", 4, 2, (2, 3), "QC bits 4-5 cloud flag: 2 near cloud, 3 cloudy (§4.4)"),
+        # DOMAIN.md §1.3 (computeMODISv21A1D_LST), §4.4/§4.5 layout: MMD bits 10-11 == 0 "> 0.15, most
+        # silicate rocks" (TES emissivity wrong there)
+        FieldNotIn("QC", 10, 2, (0,), "QC bits 10-11 MMD 0: silicate rocks, wrong emissivity (§1.3, §4.4)"),
     ),
     lst_max_c=60.0,  # DOMAIN.md §1.3 (MYD21A1D): mask LST > 60 °C
 )
@@ -350,7 +382,7 @@ LANDSAT8_C1_ESPA = Product(
         NormalizedDifference("NDWI", "sr_band5", "sr_band6"),  # DOMAIN.md §1.4 (B6 SWIR1)
     ),
     rules=(
-        BitsClear("pixel_qa", (0,), "pixel_qa bit 0 fill (C1)"),
+        BitsClear("pixel_qa", (0,), "pixel_qa bit 0 fill (C1)", fill=True),
         BitsClear("pixel_qa", (3, 5), "pixel_qa bits 3 cloud shadow, 5 cloud (C1; the cloud/shadow rule of §1.4)"),
         FieldNotIn("pixel_qa", 8, 2, (3,), "pixel_qa bits 8-9 cirrus confidence high (C1; C2 bit 2 cirrus, §1.4)"),
         BitsClear("pixel_qa", (2,), "pixel_qa bit 2 water (C1; the water rule of §1.4)"),
@@ -362,6 +394,7 @@ LANDSAT8_C1_ESPA = Product(
     ),
     nodata={"sr_band4": -9999, "sr_band5": -9999, "sr_band6": -9999},
     cloud_cover_property="CLOUD_COVER_LAND",
+    scene_nan_score=True,  # as L8 (DOMAIN.md §1.4)
 )
 
 # MODIS 8-day surface reflectance, C6 HDF4 (the SDS attribute 'QA bitmap index'): sur_refl_state_500m

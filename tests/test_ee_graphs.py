@@ -32,10 +32,11 @@ def _collections(t):
 
 
 def _scales(t, band):
-    """Constants multiplied onto ``band`` (``band.multiply(c)``)."""
+    """Constants multiplied onto ``band`` (``img.select(band).multiply(c)``)."""
     out = set()
     for n in G.calls(t, "Image.multiply"):
-        if band in G.selects(n["args"]["image1"])[:1]:
+        src = n["args"]["image1"]
+        if isinstance(src, dict) and src.get("fn") == "Image.select" and band in G.selects(src)[:1]:
             c = n["args"]["image2"]
             out.add(c["args"]["value"] if isinstance(c, dict) and c.get("fn") == "Image.constant" else c)
     return out
@@ -140,7 +141,7 @@ def test_viirs_v002_and_sensor_switch_by_dates(ee_offline, cfg):
     assert bits["QF2"] == {(1 << 3) | (1 << 4) | (1 << 6) | (1 << 7)}
     assert bits["QF4"] == {(1 << 2) | (1 << 3), (1 << 1) | (1 << 2)}  # NDWI: bad I2/I3; NDVI: bad I1/I2
     assert bits["QF7"] == {1 << 4}
-    assert bits["QC"] == {0b11, 0b11 << 4}  # VNP21A1D cloud bits
+    assert bits["QC"] == {0b11, 0b11 << 4, 0b11 << 10}  # VNP21A1D: mandatory QA, cloud, MMD (DOMAIN.md §1.3)
     assert -28672 not in G.constants(t) and 60.0 in G.constants(t)  # v002 scale applied; LST > 60 °C masked
     both = _collections(G.tree(graphs.global_composite(cfg, date(2025, 12, 21), date(2026, 1, 10))))
     assert {"MODIS/061/MOD09GA", "NASA/VIIRS/002/VNP09GA"} <= both  # a window over the switch uses both

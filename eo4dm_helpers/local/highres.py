@@ -31,8 +31,8 @@ from .scenes import Scene, SceneError, SceneReader, find_scene, open_reader
 from .windows import WINDOW, WORKERS, Window, intersects, iter_windows, map_ordered, with_halo
 
 INDEX_NAMES = ("NDVI", "NDWI")  # staged scene bands b1, b2
-SHADOW_GRID_M = 100.0  # DOMAIN.md §5.2: the shadow projection is reprojected at 100 m
-CLOUD_ERODE_M = 40.0  # DOMAIN.md §1.4: focalMin(2) at 20 m = 40 m, then focalMax(2·BUFFER)
+SHADOW_GRID_M = P.S2_SHADOW_GRID_M  # DOMAIN.md §5.2: the shadow projection is reprojected at 100 m
+CLOUD_ERODE_M = P.S2_CLOUD_ERODE_PX * P.S2_MORPHOLOGY_GRID_M  # DOMAIN.md §1.4: focalMin(2) at 20 m = 40 m
 
 
 @dataclass
@@ -87,7 +87,7 @@ def s2_clear_mask(bands: dict[str, np.ndarray], probability: np.ndarray, azimuth
     mask is eroded 40 m and dilated ``2 × BUFFER`` m (the tutorial's focalMin(2).focalMax(5) at 20 m).
     """
     clouds = s2cloudless_clouds(probability, th)
-    dark = (bands["B8"] < th.nir_dark * 1e4) & (bands["SCL"] != 6)  # DOMAIN.md §5.2 NIR_DRK_THRESH × SR scale
+    dark = (bands["B8"] < round(th.nir_dark / P.S2.scale, 6)) & (bands["SCL"] != P.S2_SCL_WATER)  # §5.2
     factor = _shadow_factor(resolution)
     coarse = ops.block_reduce_any(clouds, factor)
     max_px = int(round(th.cloud_projection_km * 1000 / (resolution * factor)))
@@ -99,11 +99,17 @@ def s2_clear_mask(bands: dict[str, np.ndarray], probability: np.ndarray, azimuth
 
 def gap_fill_l7(values: dict[str, np.ndarray], keep: dict[str, np.ndarray], data: np.ndarray
                 ) -> dict[str, np.ndarray]:
-    """L7 SLC-off gap filling (DOMAIN.md §1.4 gapfillingL7, §5.3): fill each index from its
-    neighbours (focal_mean r=1, 25 iterations), fill its quality mask by focal_mode (r=2, 11
-    iterations), keep filled values only where the filled quality says good."""
+    """L7 SLC-off gap filling (DOMAIN.md §1.4 gapfillingL7, §5.3).
+
+    ``values`` are NaN wherever any mask rejects the pixel (no data, quality, clouds, shadows,
+    saturation, haze, land, outliers): EO4DM's computeL7indices applies its quality and land masks
+    before gapfillingL7, so only fully valid neighbours enter the focal mean (r=1, 25 iterations).
+    Only gaps (``~data``: the SLC-off stripes) are filled, and only where the quality mask ``keep``
+    of the neighbours, filled by focal_mode (r=2, 11 iterations), says good; a pixel masked for
+    cloud or the like is never filled.
+    """
     names = list(values)
-    stack = np.stack([np.where(data, values[n], np.nan).astype(np.float32) for n in names])
+    stack = np.stack([values[n].astype(np.float32) for n in names])
     filled = ops.focal_mean_fill(stack, P.GAP_FILL_INDEX["radius"], P.GAP_FILL_INDEX["iterations"])
     out: dict[str, np.ndarray] = {}
     modes: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []  # indices often share their QA
@@ -114,7 +120,8 @@ def gap_fill_l7(values: dict[str, np.ndarray], keep: dict[str, np.ndarray], data
                                        P.GAP_FILL_QMASK["iterations"])
             modes.append((keep[n], mode))
         q, q_valid = mode
-        out[n] = np.where(q_valid & (q == 1), filled[i], np.nan).astype(np.float32)
+        fill_here = ~data & q_valid & (q == 1)
+        out[n] = np.where(fill_here, filled[i], values[n]).astype(np.float32)
     return out
 
 
@@ -146,28 +153,28 @@ class Plan:
 
 def scene_window(bands: dict[str, np.ndarray], aux: np.ndarray | None, plan: Plan, outer: Window, core: Window,
                  land: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Indices over ``core`` from bands (and the S2 cloud layer ``aux``) read over ``outer``.
+    """Indices over ``core`` from bands (and the S2 cloud layer ``aux``) and the land mask read over ``outer``.
 
     Returns the calibrated indices (NaN = masked) and the core's has-data mask.
     """
-    product = plan.product
+    product, th = plan.product, plan.chain.thresholds
     data = has_data(bands, product)
     idx = indices(bands, product)
     keep = {n: quality(bands, product, n) for n in idx}
     if plan.clouds is not None and aux is not None:
-        th = plan.chain.thresholds
         if plan.clouds == "s2cloudless":
             clear = s2_clear_mask(bands, aux, plan.azimuth, plan.resolution, th)
         else:  # Cloud Score+ cs_cdf, 1 = clear
             clear = aux >= th.cloud_score_plus_clear
         keep = {n: k & clear for n, k in keep.items()}
+    # every mask first (data, quality, clouds, land §1.3, outliers §1.4), so the L7 fill averages valid pixels only
+    idx = {n: np.where(data & keep[n] & land, v, np.nan).astype(np.float32) for n, v in idx.items()}
+    remove_outliers(idx, th.ndvi_water)
     if plan.gap_fill:
         idx = gap_fill_l7(idx, keep, data)
-    else:
-        idx = {n: np.where(data & keep[n], v, np.nan).astype(np.float32) for n, v in idx.items()}
+        remove_outliers(idx, th.ndvi_water)
     inner = core.within(outer)
-    out = {n: np.where(land, v[inner], np.nan).astype(np.float32) for n, v in idx.items()}  # §1.3 land mask
-    remove_outliers(out, plan.chain.thresholds.ndvi_water)
+    out = {n: np.where(land[inner], v[inner], np.nan).astype(np.float32) for n, v in idx.items()}  # filled gaps: land
     calibrate(out, product.sensor, plan.chain)
     return out, data[inner]
 
@@ -203,9 +210,10 @@ def plan_scene(scene: Scene, product: P.Product, grid: Grid, chain: LocalChain, 
     prop = product.cloud_cover_property
     if prop and float(scene.properties.get(prop, 0.0)) > chain.thresholds.scene_cloud_cover_max:
         return Dropped(product.key, scene.index, f"{prop} > {chain.thresholds.scene_cloud_cover_max:g}")
+    product = P.tuned(product, chain.thresholds)  # rule limits from the parameters (aot_max, l7_opacity_max)
     gap = product.gap_fill_property
     plan = Plan(product, chain, grid.resolution, gap_fill=bool(gap) and scene.properties.get(gap[0]) == gap[1])
-    if product.key != "S2":
+    if not product.cloud_layer:
         return plan, None
     own = getattr(scene, "auxiliary", None)  # STAC items carry their cloud layer (eo4dm_helpers.stac)
     if chain.s2_cloud_source == "s2cloudless":
@@ -250,14 +258,14 @@ def process_scene(scene: Scene, aux_scene: Scene | None, plan: Plan, grid: Grid,
         return getattr(local, name)
 
     def one(core: Window) -> tuple[Window, np.ndarray, dict[str, np.ndarray] | None, np.ndarray | None]:
-        lw = land.window(core)
         outer = with_halo(core, halo, shape, align)
         if not intersects(outer, grid, box):
-            return core, lw, None, None  # outside the footprint: nothing but fill, NaN (sparse) in the output
+            return core, land.window(core), None, None  # outside the footprint: nothing but fill, NaN in the output
+        lo = land.window(outer)  # the gap fill's neighbours must be land too
         bands = reader("scene", scene).read(plan.product.bands, outer.rio)
         aux = reader("aux", aux_scene).read([aux_band], outer.rio)[aux_band] if aux_scene else None
-        vals, data = scene_window(bands, aux, plan, outer, core, lw)
-        return core, lw, vals, data
+        vals, data = scene_window(bands, aux, plan, outer, core, lo)
+        return core, lo[core.within(outer)], vals, data
 
     n_land = n_data = n_kept = 0
     try:
@@ -277,8 +285,9 @@ def process_scene(scene: Scene, aux_scene: Scene | None, plan: Plan, grid: Grid,
         return "no data over land"
     masked = 1.0 - n_kept / n_land
     sink.tags["MASKED_LAND"] = masked
-    if plan.product.sensor != "S2" and masked > 0.95:  # DOMAIN.md §1.4: Landsat NaN-score > 95 % rejected
-        return f"{masked:.0%} of land masked"
+    nan_max = plan.chain.thresholds.scene_nan_max
+    if plan.product.scene_nan_score and masked > nan_max:  # DOMAIN.md §1.4: Landsat NaN-score > 95 % rejected
+        return f"{masked:.0%} of land masked (limit {nan_max:.0%})"
     return None
 
 

@@ -56,12 +56,9 @@ def scaled(bands: dict[str, np.ndarray], product: P.Product) -> dict[str, np.nda
 
 
 def has_data(bands: dict[str, np.ndarray], product: P.Product) -> np.ndarray:
-    """False where a reflectance band holds its raw fill value (``Product.nodata``)."""
+    """False where a band holds its raw fill value or a fill bit is set (``Product.data_rules``)."""
     shape = next(iter(bands.values())).shape
-    keep = np.ones(shape, dtype=bool)
-    for b, v in product.nodata.items():
-        keep &= bands[b] != v
-    return keep
+    return ops.all_rules(bands, product.data_rules, shape)
 
 
 def indices(bands: dict[str, np.ndarray], product: P.Product) -> dict[str, np.ndarray]:
@@ -89,19 +86,26 @@ def remove_outliers(out: dict[str, np.ndarray], ndvi_water: float) -> None:
         water = out["NDVI"] < ndvi_water
         for name in out:
             out[name][water] = np.nan
+    mask_out_of_range(out)
+
+
+def mask_out_of_range(out: dict[str, np.ndarray]) -> None:
+    """|index| > 1 is impossible for a normalized difference (DOMAIN.md §1.4 removeOutliers)."""
     for name in out:
         out[name][np.abs(out[name]) > P.OUTLIER_INDEX_MAX] = np.nan
 
 
 def calibrate(out: dict[str, np.ndarray], sensor: str, chain: LocalChain) -> None:
-    """Cross-sensor calibration to Landsat-8, y = a·x + b (DOMAIN.md §1.4). Applied to L7 too
-    (EO4DM had the coefficients but did not apply them)."""
+    """Cross-sensor calibration to Landsat-8, y = a·x + b (DOMAIN.md §1.4), then the outlier bounds
+    again: y can leave [-1, 1] (S2 NDWI 0.98·x + 0.07 > 1 for x > 0.95). Applied to L7 too (EO4DM had
+    the coefficients but did not apply them)."""
     cal = chain.calibration.get(sensor)
     if cal is None:
         return
     for name, (a, b) in (("NDWI", cal.ndwi), ("NDVI", cal.ndvi)):
         if name in out:
             out[name] = (out[name] * np.float32(a) + np.float32(b)).astype(np.float32)
+    mask_out_of_range(out)
 
 
 def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_product: P.Product,
@@ -149,5 +153,5 @@ def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_pr
                      {"masked_land": 1 - np.count_nonzero(both) / max(n_land, 1)})
 
 
-__all__ = ["Dropped", "Processed", "calibrate", "has_data", "indices", "land_mask", "preprocess_medium", "quality",
-           "remove_outliers", "scaled"]
+__all__ = ["Dropped", "Processed", "calibrate", "has_data", "indices", "land_mask", "mask_out_of_range",
+           "preprocess_medium", "quality", "remove_outliers", "scaled"]
