@@ -19,6 +19,7 @@ validated as the file loads (:func:`eo4dm_helpers.zones.load_zones`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import types
@@ -65,23 +66,100 @@ class Territory:
 
 @dataclass(frozen=True)
 class Grid:
-    """A fixed output grid: CRS, origin (upper-left corner), pixel size and shape."""
+    """A fixed output grid: CRS, full affine transform and shape, lossless (ARCHITECTURE.md §7, odc-geo's
+    ``GeoBox``).
+
+    ``Grid(crs, x0, y0, resolution, width, height)`` is the usual north-up grid with square pixels: origin
+    (upper-left corner), pixel size. ``y_resolution`` (pixel height, positive north-up) and ``rotation``
+    (the affine's b and d terms) complete the affine for any other grid; :meth:`from_affine` builds one
+    from a transform, :meth:`from_geobox` from an odc-geo ``GeoBox``. Grid guards compare with
+    :meth:`same_as` (CRS equal as CRSs, transform within a tiny tolerance, shape exact).
+    """
 
     crs: str
     x0: float
     y0: float
-    resolution: float
+    resolution: float  # pixel width (affine a)
     width: int
     height: int
+    y_resolution: float | None = None  # pixel height (affine e = -y_resolution); None: square pixels
+    rotation: tuple[float, float] = (0.0, 0.0)  # affine b (row term of x) and d (column term of y)
+
+    @classmethod
+    def from_affine(cls, crs: Any, transform: Any, width: int, height: int) -> Grid:
+        """The grid of a raster: ``crs`` (string, rasterio or pyproj CRS) and a 6-term transform
+        (``affine.Affine`` or (a, b, c, d, e, f))."""
+        a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+        crs_text = "" if crs is None else crs if isinstance(crs, str) else crs.to_string()  # "": no CRS
+        return cls(crs_text, c, f, a, int(width), int(height), None if e == -a else -e, (b, d))
+
+    @classmethod
+    def from_geobox(cls, gbox: Any) -> Grid:
+        """From an odc-geo ``GeoBox``."""
+        h, w = gbox.shape
+        return cls.from_affine(gbox.crs.to_wkt() if gbox.crs.epsg is None else f"EPSG:{gbox.crs.epsg}",
+                               gbox.affine, w, h)
 
     @property
     def transform(self) -> tuple[float, float, float, float, float, float]:
         """Affine coefficients (a, b, c, d, e, f) as rasterio/Earth Engine ``crsTransform`` order."""
-        return (self.resolution, 0.0, self.x0, 0.0, -self.resolution, self.y0)
+        yres = self.resolution if self.y_resolution is None else self.y_resolution
+        b, d = self.rotation
+        return (self.resolution, b, self.x0, d, -yres, self.y0)
+
+    @property
+    def affine(self) -> Any:
+        """The transform as an ``affine.Affine``."""
+        from affine import Affine
+
+        return Affine(*self.transform)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def geobox(self) -> Any:
+        """The same grid as an odc-geo ``GeoBox``."""
+        from odc.geo.geobox import GeoBox
+
+        return GeoBox(self.shape, self.affine, self.crs)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        return (self.x0, self.y0 - self.height * self.resolution, self.x0 + self.width * self.resolution, self.y0)
+        """(xmin, ymin, xmax, ymax) of the grid's four corners in its CRS."""
+        t = self.affine
+        xs, ys = zip(*(t * (c, r) for c in (0, self.width) for r in (0, self.height)), strict=True)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    def mismatch(self, other: Grid, rtol: float = 1e-6) -> str | None:
+        """What differs from ``other`` (CRS, shape, transform term), or None when the grids are the same:
+        CRSs equal as CRSs (pyproj), shape exact, every transform term within ``rtol`` of the pixel size."""
+        if not same_crs(self.crs, other.crs):
+            return f"CRS {self.crs} != {other.crs}"
+        if self.shape != other.shape:
+            return f"shape {self.width} x {self.height} != {other.width} x {other.height} px"
+        tol = rtol * max(abs(v) for v in (*self.transform[:2], *self.transform[3:5]))
+        for name, x, y in zip("abcdef", self.transform, other.transform, strict=True):
+            if abs(x - y) > tol:
+                return f"transform {name} {x!r} != {y!r}"
+        return None
+
+    def same_as(self, other: Grid, rtol: float = 1e-6) -> bool:
+        return self.mismatch(other, rtol) is None
+
+    def __str__(self) -> str:
+        return f"{self.crs} {self.width} x {self.height} px, transform {list(self.transform)}"
+
+
+@functools.lru_cache(maxsize=64)
+def same_crs(a: str, b: str) -> bool:
+    """Whether two CRS texts name the same CRS (pyproj comparison, "EPSG:32758" == its WKT)."""
+    from pyproj import CRS
+
+    if a == b or not (a and b):
+        return a == b
+    return CRS.from_user_input(a) == CRS.from_user_input(b)
 
 
 @dataclass(frozen=True)
@@ -425,6 +503,8 @@ def _check(obj: Any, p: str) -> None:
     if isinstance(obj, Grid):
         if obj.resolution <= 0:
             _fail(p, "resolution", f"must be positive, got {obj.resolution}")
+        if obj.y_resolution == 0:
+            _fail(p, "y_resolution", "must not be 0")
         if obj.width <= 0 or obj.height <= 0:
             _fail(p, "width/height", f"must be positive, got {obj.width} x {obj.height}")
         try:
