@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -129,7 +131,7 @@ class Grid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the grid's four corners in its CRS."""
         t = self.affine
-        xs, ys = zip(*(t * (c, r) for c in (0, self.width) for r in (0, self.height)), strict=True)
+        xs, ys = zip(*(t @ (c, r) for c in (0, self.width) for r in (0, self.height)), strict=True)
         return (min(xs), min(ys), max(xs), max(ys))
 
     def mismatch(self, other: Grid, rtol: float = 1e-6) -> str | None:
@@ -197,16 +199,20 @@ class LocalThresholds:
 
 @dataclass(frozen=True)
 class LocalTile:
+    """A processing tile of the local chain (EO4DM: a Landsat WRS-2 path/row, DOMAIN.md §1.2) with its 10 m
+    grid and the Sentinel-2 MGRS tiles whose scenes it reads (empty: every S2 scene over the grid)."""
+
     id: str
     grid: Grid
+    s2_tiles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class LocalChain:
     enabled: bool
-    tiles: tuple[LocalTile, ...]
     sensors: tuple[SensorPeriod, ...]
-    s2_tiles: tuple[str, ...] = ()
+    # empty: the tiles discovered over the territory, cached in the archive (eo4dm_helpers.territory_tiles)
+    tiles: tuple[LocalTile, ...] = ()
     s2_cloud_source: Literal["cloud_score_plus", "s2cloudless"] = "cloud_score_plus"
     # "archive": apply the coefficients fitted by notebooks/tools/inter_sensor_calibration (good or usable
     # fits only) instead of the ``calibration`` table below
@@ -247,8 +253,8 @@ class Paths:
 class AvailabilityRules:
     """When a dekad is ready (EO4DM: every daily granule, >= 5 S2 scenes per tile, >= 2 Landsat)."""
 
-    s2_min: int = 5  # Sentinel-2 scenes (all MGRS tiles over the Landsat tile) in the dekad
-    landsat_min: int = 2  # Landsat scenes (all sensors, all overlapping paths) in the dekad
+    s2_min: int = 5  # per tile: Sentinel-2 scenes over it (of its ``s2_tiles`` when listed) in the dekad
+    landsat_min: int = 2  # per tile: Landsat scenes over it (all sensors, all overlapping paths) in the dekad
     max_wait_days: int = 15  # after the dekad's end, process with what exists (and say so)
 
 
@@ -536,6 +542,10 @@ def _check(obj: Any, p: str) -> None:
             if name not in {"S2", "L7", "L9"}:
                 _fail(p, "calibration", f"coefficients are to Landsat-8, for S2, L7 or L9 (got {name!r})")
         ids = [t.id for t in obj.tiles]
+        for t in obj.tiles:
+            bad = [m for m in t.s2_tiles if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", m)]
+            if bad:
+                _fail(p, f"tiles[{t.id}].s2_tiles", f"not MGRS tile ids (e.g. 58KEB): {bad}")
         if len(set(ids)) != len(ids):
             _fail(p, "tiles", f"duplicate tile ids {ids}")
     if isinstance(obj, LocalThresholds) and not 0 < obj.composite_nan_max <= 1:
@@ -686,10 +696,12 @@ def _read_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> Config:
+def load_config(path: str | os.PathLike[str], *, check_layers: bool = True, resolve_tiles: bool = True) -> Config:
     """Read and validate a parameter file; with ``check_layers`` (the default), also the zone layer
     ``territory.zones`` (it must exist and be usable). ``check_layers=False`` is for the demo generator,
-    which writes that layer, and for tests of other parts."""
+    which writes that layer, and for tests of other parts. With ``resolve_tiles`` (the default), an empty
+    ``local_chain.tiles`` is filled from the archive's tile cache (``resolve_tiles=False``: the discovery
+    that writes it)."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -716,6 +728,8 @@ def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> C
         raise ConfigError(f"{path}: not valid YAML (a value cannot be read: {exc.__class__.__name__})") from None
     try:
         cfg = _build(Config, data or {}, "", path.parent.resolve())
+        if resolve_tiles:
+            cfg = _with_cached_tiles(cfg)
         if check_layers and cfg.territory.zones is not None:
             from .zones import load_zones  # here: zones imports this module
 
@@ -723,6 +737,29 @@ def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> C
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return dataclasses.replace(cfg, source=path.resolve())
+
+
+def _with_cached_tiles(cfg: Config) -> Config:
+    """``local_chain.tiles`` when listed (they override), else the tiles discovered over the territory and
+    cached in the archive (``<archive>/tiles.json``, written by ``python -m eo4dm_helpers.ee.discovery``)."""
+    lc = cfg.local_chain
+    if not lc.enabled or lc.tiles:
+        return cfg
+    cache = cfg.paths.archive / "tiles.json"
+    hint = ("list them in local_chain.tiles, or discover them over the territory with "
+            "`python -m eo4dm_helpers.ee.discovery --params <this file>` (one Earth Engine request)")
+    try:
+        doc = json.loads(cache.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"local_chain.tiles: none listed and no tile cache {cache}: {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"local_chain.tiles: the tile cache {cache} is unreadable ({exc.__class__.__name__}): "
+                          f"{hint}") from None
+    tiles = _convert(doc.get("tiles") if isinstance(doc, dict) else None, tuple[LocalTile, ...],
+                     f"{cache.name}: tiles", cache.parent)
+    if not tiles:
+        raise ConfigError(f"local_chain.tiles: the tile cache {cache} holds no tile: {hint}")
+    return dataclasses.replace(cfg, local_chain=dataclasses.replace(lc, tiles=tiles))
 
 
 def parse_dekad(label: str, key: str = "dekad") -> Dekad:
