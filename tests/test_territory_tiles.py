@@ -122,3 +122,18 @@ def test_a_bad_mgrs_id_in_the_parameters_is_refused(tmp_path):
     p.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"tiles\[82075\].s2_tiles: not MGRS tile ids.*T58KEC"):
         load_config(p)
+
+
+def test_discovery_searches_over_the_outline_when_there_is_one(tmp_path, ee_offline):
+    from dataclasses import replace
+
+    cfg = load_config(production_params(tmp_path), check_layers=False)
+    assert D.territory_region(cfg)[1].startswith("bbox")
+    outline = tmp_path / "outline.geojson"
+    ring = [[164.1, -21.1], [165.2, -21.1], [165.2, -22.3], [164.1, -21.1]]
+    outline.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    region, where = D.territory_region(replace(cfg, territory=replace(cfg.territory, outline=outline)))
+    text = json.dumps(ee.serializer.encode(D.discovery_graph(region, date(2023, 1, 1), date(2024, 1, 1)),
+                                           for_cloud_api=True))
+    assert where == str(outline) and "164.1" in text and "163.4629" not in text

@@ -34,7 +34,9 @@ def territory_region(cfg: Config) -> tuple[ee.Geometry, str]:
     outline = cfg.territory.outline
     if outline is not None and Path(outline).exists():
         data = json.loads(Path(outline).read_text(encoding="utf-8"))
-        return ee.FeatureCollection(data).geometry(), str(outline)
+        feats = data.get("features", [data]) if data.get("type") == "FeatureCollection" else [data]
+        parts = [ee.Feature(ee.Geometry(f.get("geometry", f), "EPSG:4326", False)) for f in feats]
+        return ee.FeatureCollection(parts).geometry(), str(outline)
     return ee.Geometry.Rectangle(list(cfg.territory.bbox), "EPSG:4326", False), f"bbox {list(cfg.territory.bbox)}"
 
 
