@@ -148,6 +148,6 @@ def read_raster(path: Path) -> tuple[np.ndarray, dict[str, str]]:
 
 
 def grid_of(path: Path) -> Grid:
+    """The raster's grid, lossless: CRS, full affine transform and shape."""
     with rasterio.open(path) as src:
-        t = src.transform
-        return Grid(crs=src.crs.to_string(), x0=t.c, y0=t.f, resolution=t.a, width=src.width, height=src.height)
+        return Grid.from_affine(src.crs, src.transform, src.width, src.height)

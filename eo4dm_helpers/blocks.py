@@ -23,9 +23,10 @@ READ_THREADS = str(os.cpu_count() or 1)  # GDAL decompresses the tiles of a wind
 
 
 def block_windows(grid: Grid, block: int = BLOCK) -> Iterator[Window]:
-    for row in range(0, grid.height, block):
-        for col in range(0, grid.width, block):
-            yield Window(col, row, min(block, grid.width - col), min(block, grid.height - row))
+    """The grid's windows of ``block`` px, row by row (``local.windows.iter_windows``), as rasterio windows."""
+    from .local.windows import iter_windows
+
+    return (w.rio for w in iter_windows(grid.shape, block))
 
 
 def read_window(path: Path, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:

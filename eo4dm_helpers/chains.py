@@ -191,6 +191,9 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
                 found = stac_scenes(cfg, prod, tile, lo, hi)
             else:
                 found = list_scenes(root, prod.collection, lo, hi)
+            if tile.s2_tiles:  # the tile's MGRS tiles only (S2 tiles overlap: no acquisition twice)
+                found = [s for s in found if str(s.properties.get("MGRS_TILE", "")) in tile.s2_tiles
+                         or "MGRS_TILE" not in s.properties]
             for s in found:
                 d = local_date(s.time_start, cfg.timezone)
                 if not period.covers(d):

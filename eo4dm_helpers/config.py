@@ -19,8 +19,11 @@ validated as the file loads (:func:`eo4dm_helpers.zones.load_zones`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -65,23 +68,100 @@ class Territory:
 
 @dataclass(frozen=True)
 class Grid:
-    """A fixed output grid: CRS, origin (upper-left corner), pixel size and shape."""
+    """A fixed output grid: CRS, full affine transform and shape, lossless (ARCHITECTURE.md §7, odc-geo's
+    ``GeoBox``).
+
+    ``Grid(crs, x0, y0, resolution, width, height)`` is the usual north-up grid with square pixels: origin
+    (upper-left corner), pixel size. ``y_resolution`` (pixel height, positive north-up) and ``rotation``
+    (the affine's b and d terms) complete the affine for any other grid; :meth:`from_affine` builds one
+    from a transform, :meth:`from_geobox` from an odc-geo ``GeoBox``. Grid guards compare with
+    :meth:`same_as` (CRS equal as CRSs, transform within a tiny tolerance, shape exact).
+    """
 
     crs: str
     x0: float
     y0: float
-    resolution: float
+    resolution: float  # pixel width (affine a)
     width: int
     height: int
+    y_resolution: float | None = None  # pixel height (affine e = -y_resolution); None: square pixels
+    rotation: tuple[float, float] = (0.0, 0.0)  # affine b (row term of x) and d (column term of y)
+
+    @classmethod
+    def from_affine(cls, crs: Any, transform: Any, width: int, height: int) -> Grid:
+        """The grid of a raster: ``crs`` (string, rasterio or pyproj CRS) and a 6-term transform
+        (``affine.Affine`` or (a, b, c, d, e, f))."""
+        a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+        crs_text = "" if crs is None else crs if isinstance(crs, str) else crs.to_string()  # "": no CRS
+        return cls(crs_text, c, f, a, int(width), int(height), None if e == -a else -e, (b, d))
+
+    @classmethod
+    def from_geobox(cls, gbox: Any) -> Grid:
+        """From an odc-geo ``GeoBox``."""
+        h, w = gbox.shape
+        return cls.from_affine(gbox.crs.to_wkt() if gbox.crs.epsg is None else f"EPSG:{gbox.crs.epsg}",
+                               gbox.affine, w, h)
 
     @property
     def transform(self) -> tuple[float, float, float, float, float, float]:
         """Affine coefficients (a, b, c, d, e, f) as rasterio/Earth Engine ``crsTransform`` order."""
-        return (self.resolution, 0.0, self.x0, 0.0, -self.resolution, self.y0)
+        yres = self.resolution if self.y_resolution is None else self.y_resolution
+        b, d = self.rotation
+        return (self.resolution, b, self.x0, d, -yres, self.y0)
+
+    @property
+    def affine(self) -> Any:
+        """The transform as an ``affine.Affine``."""
+        from affine import Affine
+
+        return Affine(*self.transform)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def geobox(self) -> Any:
+        """The same grid as an odc-geo ``GeoBox``."""
+        from odc.geo.geobox import GeoBox
+
+        return GeoBox(self.shape, self.affine, self.crs)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        return (self.x0, self.y0 - self.height * self.resolution, self.x0 + self.width * self.resolution, self.y0)
+        """(xmin, ymin, xmax, ymax) of the grid's four corners in its CRS."""
+        t = self.affine
+        xs, ys = zip(*(t @ (c, r) for c in (0, self.width) for r in (0, self.height)), strict=True)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    def mismatch(self, other: Grid, rtol: float = 1e-6) -> str | None:
+        """What differs from ``other`` (CRS, shape, transform term), or None when the grids are the same:
+        CRSs equal as CRSs (pyproj), shape exact, every transform term within ``rtol`` of the pixel size."""
+        if not same_crs(self.crs, other.crs):
+            return f"CRS {self.crs} != {other.crs}"
+        if self.shape != other.shape:
+            return f"shape {self.width} x {self.height} != {other.width} x {other.height} px"
+        tol = rtol * max(abs(v) for v in (*self.transform[:2], *self.transform[3:5]))
+        for name, x, y in zip("abcdef", self.transform, other.transform, strict=True):
+            if abs(x - y) > tol:
+                return f"transform {name} {x!r} != {y!r}"
+        return None
+
+    def same_as(self, other: Grid, rtol: float = 1e-6) -> bool:
+        return self.mismatch(other, rtol) is None
+
+    def __str__(self) -> str:
+        return f"{self.crs} {self.width} x {self.height} px, transform {list(self.transform)}"
+
+
+@functools.lru_cache(maxsize=64)
+def same_crs(a: str, b: str) -> bool:
+    """Whether two CRS texts name the same CRS (pyproj comparison, "EPSG:32758" == its WKT)."""
+    from pyproj import CRS
+
+    if a == b or not (a and b):
+        return a == b
+    return CRS.from_user_input(a) == CRS.from_user_input(b)
 
 
 @dataclass(frozen=True)
@@ -120,16 +200,20 @@ class LocalThresholds:
 
 @dataclass(frozen=True)
 class LocalTile:
+    """A processing tile of the local chain (EO4DM: a Landsat WRS-2 path/row, DOMAIN.md §1.2) with its 10 m
+    grid and the Sentinel-2 MGRS tiles whose scenes it reads (empty: every S2 scene over the grid)."""
+
     id: str
     grid: Grid
+    s2_tiles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class LocalChain:
     enabled: bool
-    tiles: tuple[LocalTile, ...]
     sensors: tuple[SensorPeriod, ...]
-    s2_tiles: tuple[str, ...] = ()
+    # empty: the tiles discovered over the territory, cached in the archive (eo4dm_helpers.territory_tiles)
+    tiles: tuple[LocalTile, ...] = ()
     s2_cloud_source: Literal["cloud_score_plus", "s2cloudless"] = "cloud_score_plus"
     # "archive": apply the coefficients fitted by notebooks/tools/inter_sensor_calibration (good or usable
     # fits only) instead of the ``calibration`` table below
@@ -170,8 +254,8 @@ class Paths:
 class AvailabilityRules:
     """When a dekad is ready (EO4DM: every daily granule, >= 5 S2 scenes per tile, >= 2 Landsat)."""
 
-    s2_min: int = 5  # Sentinel-2 scenes (all MGRS tiles over the Landsat tile) in the dekad
-    landsat_min: int = 2  # Landsat scenes (all sensors, all overlapping paths) in the dekad
+    s2_min: int = 5  # per tile: Sentinel-2 scenes over it (of its ``s2_tiles`` when listed) in the dekad
+    landsat_min: int = 2  # per tile: Landsat scenes over it (all sensors, all overlapping paths) in the dekad
     max_wait_days: int = 15  # after the dekad's end, process with what exists (and say so)
 
 
@@ -426,6 +510,8 @@ def _check(obj: Any, p: str) -> None:
     if isinstance(obj, Grid):
         if obj.resolution <= 0:
             _fail(p, "resolution", f"must be positive, got {obj.resolution}")
+        if obj.y_resolution == 0:
+            _fail(p, "y_resolution", "must not be 0")
         if obj.width <= 0 or obj.height <= 0:
             _fail(p, "width/height", f"must be positive, got {obj.width} x {obj.height}")
         try:
@@ -457,6 +543,10 @@ def _check(obj: Any, p: str) -> None:
             if name not in {"S2", "L7", "L9"}:
                 _fail(p, "calibration", f"coefficients are to Landsat-8, for S2, L7 or L9 (got {name!r})")
         ids = [t.id for t in obj.tiles]
+        for t in obj.tiles:
+            bad = [m for m in t.s2_tiles if not re.fullmatch(r"\d{2}[C-X][A-Z]{2}", m)]
+            if bad:
+                _fail(p, f"tiles[{t.id}].s2_tiles", f"not MGRS tile ids (e.g. 58KEB): {bad}")
         if len(set(ids)) != len(ids):
             _fail(p, "tiles", f"duplicate tile ids {ids}")
     if isinstance(obj, LocalThresholds):
@@ -609,10 +699,12 @@ def _read_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> Config:
+def load_config(path: str | os.PathLike[str], *, check_layers: bool = True, resolve_tiles: bool = True) -> Config:
     """Read and validate a parameter file; with ``check_layers`` (the default), also the zone layer
     ``territory.zones`` (it must exist and be usable). ``check_layers=False`` is for the demo generator,
-    which writes that layer, and for tests of other parts."""
+    which writes that layer, and for tests of other parts. With ``resolve_tiles`` (the default), an empty
+    ``local_chain.tiles`` is filled from the archive's tile cache (``resolve_tiles=False``: the discovery
+    that writes it)."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -639,6 +731,8 @@ def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> C
         raise ConfigError(f"{path}: not valid YAML (a value cannot be read: {exc.__class__.__name__})") from None
     try:
         cfg = _build(Config, data or {}, "", path.parent.resolve())
+        if resolve_tiles:
+            cfg = _with_cached_tiles(cfg)
         if check_layers and cfg.territory.zones is not None:
             from .zones import load_zones  # here: zones imports this module
 
@@ -646,6 +740,29 @@ def load_config(path: str | os.PathLike[str], *, check_layers: bool = True) -> C
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return dataclasses.replace(cfg, source=path.resolve())
+
+
+def _with_cached_tiles(cfg: Config) -> Config:
+    """``local_chain.tiles`` when listed (they override), else the tiles discovered over the territory and
+    cached in the archive (``<archive>/tiles.json``, written by ``python -m eo4dm_helpers.ee.discovery``)."""
+    lc = cfg.local_chain
+    if not lc.enabled or lc.tiles:
+        return cfg
+    cache = cfg.paths.archive / "tiles.json"
+    hint = ("list them in local_chain.tiles, or discover them over the territory with "
+            "`python -m eo4dm_helpers.ee.discovery --params <this file>` (one Earth Engine request)")
+    try:
+        doc = json.loads(cache.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"local_chain.tiles: none listed and no tile cache {cache}: {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"local_chain.tiles: the tile cache {cache} is unreadable ({exc.__class__.__name__}): "
+                          f"{hint}") from None
+    tiles = _convert(doc.get("tiles") if isinstance(doc, dict) else None, tuple[LocalTile, ...],
+                     f"{cache.name}: tiles", cache.parent)
+    if not tiles:
+        raise ConfigError(f"local_chain.tiles: the tile cache {cache} holds no tile: {hint}")
+    return dataclasses.replace(cfg, local_chain=dataclasses.replace(lc, tiles=tiles))
 
 
 def parse_dekad(label: str, key: str = "dekad") -> Dekad:

@@ -37,22 +37,20 @@ def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
     on another grid, with another band count or integer data would silently give wrong values (or fail
     without naming the file). Reads the headers only."""
     import rasterio
-    from rasterio.crs import CRS
-    from rasterio.transform import Affine
 
-    crs, transform = CRS.from_user_input(grid.crs), Affine(*grid.transform)
     for p in paths:
         try:
             with rasterio.open(p) as src:
-                got = (src.crs, src.transform, src.width, src.height)
+                got = Grid.from_affine(src.crs, src.transform, src.width, src.height)
                 count, dtypes = src.count, src.dtypes
         except rasterio.errors.RasterioIOError as exc:
             raise OSError(f"{p}: unreadable raster ({' '.join(str(exc).split())})") from None
-        if got[0] != crs or got[2:] != (grid.width, grid.height) or not got[1].almost_equals(transform):
+        why = got.mismatch(grid)
+        if why is not None:
             raise ArchiveInputError(
-                f"{p}: grid {got[0]} {got[2]} x {got[3]} px at ({got[1].c:g}, {got[1].f:g}) differs from {key} "
-                f"({grid.crs} {grid.width} x {grid.height} px at ({grid.x0:g}, {grid.y0:g})): not a file of this "
-                "archive; rebuild or remove it")
+                f"{p}: grid {got.crs} {got.width} x {got.height} px at ({got.x0:g}, {got.y0:g}) differs from {key} "
+                f"({grid.crs} {grid.width} x {grid.height} px at ({grid.x0:g}, {grid.y0:g}); {why}): not a file of "
+                "this archive; rebuild or remove it")
         if count != 2:
             raise ArchiveInputError(f"{p}: {count} band{'s' if count != 1 else ''}, expected 2 (value, count): not "
                                     "a file of this archive; rebuild or remove it")

@@ -51,9 +51,7 @@ from typing import Literal
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from .archive import GLOBAL_SENSORS, Archive, Month, Period
@@ -337,34 +335,16 @@ def _place_local_composite(stem: str, sub: Sequence[str], arch: Archive,
 # Validation
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _GridSig:
-    crs: CRS
-    transform: Affine
-    width: int
-    height: int
-
-    def same(self, other: _GridSig) -> bool:
-        tol = 1e-6 * max(abs(self.transform.a), abs(self.transform.e), 1e-12)
-        return (self.crs == other.crs and (self.width, self.height) == (other.width, other.height)
-                and all(abs(x - y) <= tol for x, y in zip(self.transform[:6], other.transform[:6], strict=True)))
-
-    def __str__(self) -> str:
-        t = self.transform
-        crs = self.crs.to_string() if self.crs else "no CRS"
-        return f"{crs} {self.width}x{self.height} px, origin ({t.c:.6f}, {t.f:.6f}), pixel {t.a:.9g} x {-t.e:.9g}"
-
-    @classmethod
-    def of_grid(cls, g: Grid) -> _GridSig:
-        return cls(CRS.from_user_input(g.crs), Affine(*g.transform), g.width, g.height)
-
-
-@dataclass(frozen=True)
 class _Info:
-    grid: _GridSig
+    grid: Grid
     count: int
     nodata: float | None  # finite nodata of b1, None when absent or NaN
     sidecar: bool
     stamp: tuple[int, int]
+
+
+def _grid(src: rasterio.io.DatasetReader) -> Grid:
+    return Grid.from_affine(src.crs, src.transform, src.width, src.height)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -411,7 +391,7 @@ def _inspect(path: Path, rel: str, full: bool) -> _Info | str:
                 for win in _row_windows(src.width, src.height):
                     src.read(window=win)
             nd = src.nodatavals[0]
-            return _Info(_GridSig(src.crs, src.transform, src.width, src.height), src.count,
+            return _Info(_grid(src), src.count,
                          None if nd is None or math.isnan(nd) else float(nd),
                          Path(f"{path}.aux.xml").exists(), stamp)
     except Exception as exc:  # any failure to read is a problem to report, not a crash
@@ -419,7 +399,7 @@ def _inspect(path: Path, rel: str, full: bool) -> _Info | str:
         return f"{rel}: corrupt or unreadable GeoTIFF ({msg})"
 
 
-def _existing_grid(arch: Archive, group: str) -> tuple[_GridSig, str] | None:
+def _existing_grid(arch: Archive, group: str) -> tuple[Grid, str] | None:
     """Grid of one file the archive already holds for a grid group, to keep the archive on one grid."""
     if group == "global":
         folders = [arch.root / "composites" / "global", arch.root / "indicators" / "global"]
@@ -432,7 +412,7 @@ def _existing_grid(arch: Archive, group: str) -> tuple[_GridSig, str] | None:
                 continue
             try:
                 with rasterio.open(p) as src:
-                    return _GridSig(src.crs, src.transform, src.width, src.height), str(p)
+                    return _grid(src), str(p)
             except Exception:  # an unreadable archive file is not ours to judge here
                 continue
     return None
@@ -550,26 +530,26 @@ def _grid_problems(chosen: Sequence[tuple[Path, str, _Placement]], infos: Mappin
     """One grid per chain and tile (DOMAIN.md §1.3: EO4DM reuses the first file's transform), equal to
     the archive's existing files and to the parameters' grid."""
     problems: list[str] = []
-    first: dict[str, tuple[_GridSig, str]] = {}
+    first: dict[str, tuple[Grid, str]] = {}
     for path, rel, pl in chosen:
         info = infos.get(path)
         if info is None:
             continue
         if pl.group not in first:
             first[pl.group] = (info.grid, rel)
-        elif not info.grid.same(first[pl.group][0]):
+        elif not info.grid.same_as(first[pl.group][0]):
             ref, ref_rel = first[pl.group]
             problems.append(f"{rel}: grid {info.grid} differs from {ref_rel} ({ref}); all {pl.group} files must "
                             "share one grid")
     for group, (sig, rel) in first.items():
         have = _existing_grid(arch, group)
-        if have and not sig.same(have[0]):
+        if have and not sig.same_as(have[0]):
             problems.append(f"{rel}: grid {sig} differs from the archive's existing {group} files "
                             f"({have[1]}: {have[0]})")
-        if group in expected and not sig.same(_GridSig.of_grid(expected[group])):
+        if group in expected and not sig.same_as(expected[group]):
             key = "global_chain.grid" if group == "global" else f"local_chain.tiles[{group.split()[1]}].grid"
             problems.append(f"{rel}: the store's {group} grid ({sig}) differs from the parameters' {key} "
-                            f"({_GridSig.of_grid(expected[group])}); set {key} to the store's grid so new "
+                            f"({expected[group]}); set {key} to the store's grid so new "
                             "products line up with the imported record")
     return problems
 
@@ -597,7 +577,7 @@ def _rewrite(action: Action, tmp: Path) -> None:
                 dst.write(np.stack([b1, b2]), window=win)
 
 
-def _write(action: Action, grid: _GridSig | None) -> None:
+def _write(action: Action, grid: Grid | None) -> None:
     """Copy one file into the archive atomically, with the import tags, and check the copy."""
     assert action.target is not None
     with atomic_path(action.target) as tmp:
@@ -614,8 +594,8 @@ def _write(action: Action, grid: _GridSig | None) -> None:
             sidecar.unlink()
             raise OSError(f"{action.rel}: GDAL wrote the tags beside the copy instead of into it")
         with rasterio.open(tmp) as chk:
-            sig = _GridSig(chk.crs, chk.transform, chk.width, chk.height)
-            if chk.count != 2 or (grid is not None and not sig.same(grid)):
+            sig = _grid(chk)
+            if chk.count != 2 or (grid is not None and not sig.same_as(grid)):
                 raise OSError(f"{action.rel}: the copy does not have the source's 2 bands and grid")
 
 
@@ -638,7 +618,7 @@ def run_import(plan: ImportPlan, *, overwrite: bool = False) -> ImportReport:
                 changed.append(f"{a.rel}: gone since the plan, plan the import again")
         if changed:
             raise EO4DMImportError(sorted(set(changed)))
-        grids: dict[Path, _GridSig] = {}
+        grids: dict[Path, Grid] = {}
         for a in todo:
             assert a.target is not None
             if a.target.exists() and not overwrite:
@@ -646,7 +626,7 @@ def run_import(plan: ImportPlan, *, overwrite: bool = False) -> ImportReport:
                 continue
             if a.source not in grids:
                 with rasterio.open(a.source) as src:
-                    grids[a.source] = _GridSig(src.crs, src.transform, src.width, src.height)
+                    grids[a.source] = _grid(src)
             _write(a, grids[a.source])
             report.written[a.family] += 1
     return report

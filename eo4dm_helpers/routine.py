@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from . import completeness as C
 from . import products as P
-from .config import Config, ConfigError
+from .config import Config, ConfigError, LocalTile
 from .dekads import Dekad, DekadError, latest_complete_dekad
 from .storage import write_text_atomic
 
@@ -155,53 +155,61 @@ def _window_utc(tz: str, first: date, last: date) -> tuple[datetime, datetime]:
             datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC))
 
 
+@dataclass(frozen=True)
+class _Query:
+    product: str
+    tile: LocalTile | None  # None: the global chain (the territory's grid)
+    collection: str  # several joined by "+" (Landsat: every sensor of the dekad)
+    first: date
+    last: date
+    expected: int
+
+
 def count_products(cfg: Config, dekad: Dekad) -> list[ProductCount]:
     """Products found against expected in the dekad's local dates (EO4DM's rule: every daily MODIS/VIIRS
-    granule, at least ``availability.s2_min`` Sentinel-2 and ``landsat_min`` Landsat scenes per tile).
+    granule, at least ``availability.s2_min`` Sentinel-2 and ``landsat_min`` Landsat scenes per tile,
+    counted over each tile: scenes over its grid, S2 of its ``s2_tiles`` when listed).
     Local backend: the scene store; Earth Engine: one batched request."""
     from .chains import sensor_for
 
     av = cfg.availability
-    out: list[ProductCount] = []
-    queries: list[tuple[str, str, str, date, date, int]] = []  # product, tile, collection, first, last, expected
+    queries: list[_Query] = []
     if cfg.global_chain.enabled:
         ndwi = sensor_for(cfg.global_chain.ndwi_sensors, dekad.start)
         lst = sensor_for(cfg.global_chain.lst_sensors, dekad.start)
         for prod in (P.MEDIUM_RES_NDWI.get(ndwi or "", ()) + P.LST_SOURCES.get(lst or "", ()))[:2]:
-            queries.append((prod.key, "-", prod.collection, dekad.start, dekad.end, dekad.ndays))
+            queries.append(_Query(prod.key, None, prod.collection, dekad.start, dekad.end, dekad.ndays))
     if cfg.local_chain.enabled:
         first, last = dekad.start, dekad.end
         names = {s.name for s in cfg.local_chain.sensors if s.start <= last and (s.end is None or s.end >= first)}
         for tile in cfg.local_chain.tiles:
             if "S2" in names:
-                queries.append(("S2", tile.id, P.S2.collection, first, last, av.s2_min))
+                queries.append(_Query("S2", tile, P.S2.collection, first, last, av.s2_min))
             landsat = [k for k in ("L7", "L8", "L9") if k in names]
             for k in landsat:
-                queries.append((k, tile.id, P.PRODUCTS[k].collection, first, last, 0))
+                queries.append(_Query(k, tile, P.PRODUCTS[k].collection, first, last, 0))
             if landsat:
-                queries.append(("Landsat", tile.id, "+".join(P.PRODUCTS[k].collection for k in landsat), first,
-                                last, av.landsat_min))
-    found = _count(cfg, [(q[2], q[3], q[4]) for q in queries], {q[1] for q in queries} - {"-"})
-    for (product, tile, _c, _f, _l, expected), n in zip(queries, found, strict=True):
-        out.append(ProductCount(product, tile, n, expected))
-    return out
+                queries.append(_Query("Landsat", tile, "+".join(P.PRODUCTS[k].collection for k in landsat), first,
+                                      last, av.landsat_min))
+    found = _count_ee(cfg, queries) if cfg.backend == "earthengine" else _count_local(cfg, queries)
+    return [ProductCount(q.product, q.tile.id if q.tile else "-", n, q.expected)
+            for q, n in zip(queries, found, strict=True)]
 
 
-def _count(cfg: Config, windows: list[tuple[str, date, date]], tiles: set[str]) -> list[int]:
-    if cfg.backend == "earthengine":
-        return _count_ee(cfg, windows)
-    from .local.scenes import list_scenes
+def _count_local(cfg: Config, queries: list[_Query]) -> list[int]:
+    from .local.scenes import list_scenes, over_tile
     from .stac.search import scene_times
 
     by_collection = {p.collection: p.key for p in (*P.PRODUCTS.values(), P.SL_2_LST)}
     out = []
-    for coll, first, last in windows:
-        lo, hi = _window_utc(cfg.timezone, first, last)
+    for q in queries:
+        lo, hi = _window_utc(cfg.timezone, q.first, q.last)
         n = 0
-        for c in coll.split("+"):
-            times = scene_times(cfg, by_collection.get(c, ""), first, last)  # STAC sources (issue #10)
+        for c in q.collection.split("+"):
+            # STAC sources (issue #10): searched over the tile's grid
+            times = scene_times(cfg, by_collection.get(c, ""), q.first, q.last, q.tile.grid if q.tile else None)
             if times is None:
-                n += len(list_scenes(cfg.paths.scenes, c, lo, hi))
+                n += sum(1 for s in list_scenes(cfg.paths.scenes, c, lo, hi) if q.tile is None or over_tile(s, q.tile))
             elif c == P.SL_2_LST.collection:  # SLSTR: days with a granule (several granules a day)
                 n += len({t.astimezone(ZoneInfo(cfg.timezone)).date() for t in times})
             else:
@@ -210,22 +218,23 @@ def _count(cfg: Config, windows: list[tuple[str, date, date]], tiles: set[str]) 
     return out
 
 
-def _count_ee(cfg: Config, windows: list[tuple[str, date, date]]) -> list[int]:
-    """Sizes of every filtered collection in ONE request."""
+def _count_ee(cfg: Config, queries: list[_Query]) -> list[int]:
+    """Sizes of every filtered collection in ONE request, each over its tile's grid (the global grid for
+    the global chain); Sentinel-2 of the tile's ``s2_tiles`` when listed."""
     import ee
 
-    from .ee.graphs import grid_region
+    from .ee.graphs import grid_region, s2_scenes
     from .ee.io import LiveIO
 
-    region = grid_region(cfg.global_chain.grid)
     sizes = []
-    for coll, first, last in windows:
-        lo, hi = _window_utc(cfg.timezone, first, last)
-        cols = [ee.ImageCollection(c).filterBounds(region).filterDate(lo.isoformat(), hi.isoformat()).size()
-                for c in coll.split("+")]
-        total = cols[0]
+    for q in queries:
+        region = grid_region(q.tile.grid if q.tile else cfg.global_chain.grid)
+        lo, hi = (t.isoformat() for t in _window_utc(cfg.timezone, q.first, q.last))
+        cols = [s2_scenes(P.S2, region, lo, hi, q.tile.s2_tiles if q.tile else ()) if c == P.S2.collection else
+                ee.ImageCollection(c).filterBounds(region).filterDate(lo, hi) for c in q.collection.split("+")]
+        total = cols[0].size()
         for c in cols[1:]:
-            total = total.add(c)
+            total = total.add(c.size())
         sizes.append(total)
     return [int(v) for v in LiveIO().compute_value(ee.List(sizes))]
 

@@ -25,7 +25,7 @@ def _plan(ee, grid, name="p"):
 
 def test_global_dekad_goes_direct_and_a_10m_tile_by_drive(ee_offline, grids):
     glob, tile = grids
-    assert (glob.width, glob.height) == (1162, 821) and (tile.width, tile.height) == (18500, 18500)
+    assert (glob.width, glob.height) == (1162, 821) and (tile.width, tile.height) == (21979, 21600)
     method, reason = choose_method(_plan(ee_offline, glob))
     assert method == "direct" and "1 computePixels request" in reason
     method, reason = choose_method(_plan(ee_offline, tile))

@@ -175,7 +175,7 @@ def test_export_grid_is_the_parameters_grid(ee_offline, cfg):
     assert exp["maxPixels"] == 1e10
     assert g.bands == ("NDWI", "NDWI_count")
     local = next(p for p in plans if p.product.startswith("local"))
-    assert local.export["crs"] == "EPSG:32758" and local.grid.width == 18500
+    assert local.export["crs"] == "EPSG:32758" and local.grid.width == 21979
 
 
 def test_output_grid_follows_the_archive_and_refuses_a_change(tmp_path, cfg):

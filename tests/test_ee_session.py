@@ -1,6 +1,7 @@
 """Earth Engine authentication and offline initialisation: clear messages, no secret leaked."""
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -118,13 +119,21 @@ def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     names = sorted(p.stem for p in (tmp_path / "p").glob("*.json"))
+    wrs2 = ["80075", "81074", "81075", "81076", "82074", "82075", "83074"]  # EO4DM's, DOMAIN.md §1.2
     assert names == ["global_MODIS_LST_202403_COMPD2", "global_MODIS_NDVI_202403_COMPD2",
-                     "global_MODIS_NDWI_202403_COMPD2", "local_82075_LS2_NDVI_202403_COMPD2",
-                     "local_82075_LS2_NDWI_202403_COMPD2"]
+                     "global_MODIS_NDWI_202403_COMPD2"] + [f"local_{t}_LS2_{i}_202403_COMPD2" for t in wrs2
+                                                           for i in ("NDVI", "NDWI")]
     graph = json.loads((tmp_path / "p" / "global_MODIS_NDWI_202403_COMPD2.json").read_text())
     assert "values" in graph and "2024-03-10T13:00:00Z" in json.dumps(graph)
     summary = (tmp_path / "p" / "local_82075_LS2_NDWI_202403_COMPD2.txt").read_text()
-    assert "EPSG:32758" in summary and "18500 x 18500" in summary and "NDWI_count" in summary
+    assert "EPSG:32758" in summary and "21979 x 21600" in summary and "NDWI_count" in summary
+    assert "EPSG:32759" in (tmp_path / "p" / "local_80075_LS2_NDWI_202403_COMPD2.txt").read_text()  # UTM 59S
+    mgrs = set()
+    for t in wrs2:  # every tile reads the Sentinel-2 scenes of its own MGRS tiles
+        text = (tmp_path / "p" / f"local_{t}_LS2_NDWI_202403_COMPD2.json").read_text()
+        mgrs |= set(re.findall(r'"(58K[A-Z]{2})"', text))
+    assert mgrs == {"58KCC", "58KCD", "58KDB", "58KDC", "58KEA", "58KEB", "58KEC", "58KFA", "58KFB", "58KFC", "58KGA",
+                    "58KGB", "58KGC", "58KGV", "58KHB"}
 
 
 KEY_ID = "0123456789abcdef0123456789abcdef01234567"

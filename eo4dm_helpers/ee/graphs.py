@@ -144,13 +144,20 @@ def s2_clear(img: ee.Image, chain: LocalChain) -> ee.Image:
     return cloud_shadow.Not()
 
 
-def s2_collection(product: P.Product, chain: LocalChain, region: ee.Geometry, lo: str, hi: str
-                  ) -> ee.ImageCollection:
+def s2_scenes(product: P.Product, region: ee.Geometry, lo: str, hi: str, mgrs: tuple[str, ...] = ()
+              ) -> ee.ImageCollection:
+    """Sentinel-2 SR harmonized scenes over ``region`` in [lo, hi), of the MGRS tiles ``mgrs`` when given
+    (a tile's ``s2_tiles``: S2 tiles overlap, so one acquisition is not counted or averaged twice)."""
+    s2 = ee.ImageCollection(product.collection).filterBounds(region).filterDate(lo, hi)
+    return s2.filter(ee.Filter.inList("MGRS_TILE", list(mgrs))) if mgrs else s2
+
+
+def s2_collection(product: P.Product, chain: LocalChain, region: ee.Geometry, lo: str, hi: str,
+                  mgrs: tuple[str, ...] = ()) -> ee.ImageCollection:
     """Sentinel-2 SR harmonized with its cloud layer linked. QA60 is never used (masked
     2022-01-25..2024-02-28, DOMAIN.md §4.1)."""
     prop = product.cloud_cover_property
-    s2 = (ee.ImageCollection(product.collection).filterBounds(region).filterDate(lo, hi)
-          .filter(ee.Filter.lte(prop, chain.thresholds.scene_cloud_cover_max)))
+    s2 = s2_scenes(product, region, lo, hi, mgrs).filter(ee.Filter.lte(prop, chain.thresholds.scene_cloud_cover_max))
     if chain.s2_cloud_source == "cloud_score_plus":
         return s2.linkCollection(ee.ImageCollection(P.S2_CLOUD_SCORE_PLUS), ["cs_cdf"])
     prob = ee.ImageCollection(P.S2_CLOUD_PROBABILITY).filterBounds(region).filterDate(lo, hi)
@@ -226,7 +233,7 @@ def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) ->
         for spec in P.HIGH_RES[period.name]:
             product = P.tuned(spec, chain.thresholds)  # rule limits from the parameters (aot_max, l7_opacity_max)
             if product.cloud_layer:
-                parts.append(s2_collection(product, chain, region, lo, hi)
+                parts.append(s2_collection(product, chain, region, lo, hi, tile.s2_tiles)
                              .map(lambda i, p=product: s2_prepare(i, p, chain, land)))
             else:
                 parts.append(landsat_collection(product, chain, region, lo, hi, land))

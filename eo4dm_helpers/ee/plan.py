@@ -66,14 +66,10 @@ def output_grid(configured: Grid, existing: Path | None) -> Grid:
     if existing is None or not existing.exists():
         return configured
     found = grid_of(existing)
-    same = (found.crs.upper() == configured.crs.upper() and (found.width, found.height) ==
-            (configured.width, configured.height)
-            and all(abs(a - b) < 1e-9 * max(1.0, abs(b)) for a, b in zip(found.transform, configured.transform,
-                                                                          strict=True)))
-    if not same:
-        raise ValueError(f"the archive's grid ({existing.name}: {found.crs}, {list(found.transform)}, "
-                         f"{found.width}x{found.height}) differs from the parameters' grid; the output grid "
-                         "must not change once the archive exists")
+    why = found.mismatch(configured)
+    if why is not None:
+        raise ValueError(f"the archive's grid ({existing.name}: {found}) differs from the parameters' grid "
+                         f"({why}); the output grid must not change once the archive exists")
     return found
 
 

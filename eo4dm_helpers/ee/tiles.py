@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..local.windows import Window
+
 REQUEST_BYTE_LIMIT = 48 * 2**20  # "limited to 48 MB in uncompressed data per request"; Xee: 2**20 * 48
 MAX_GRID_DIMENSION = 32768  # "at most 32K pixels in either dimension"
 MAX_BANDS = 1024  # "at most 1024 bands"
@@ -36,13 +38,10 @@ LIMITS = Limits()
 
 
 @dataclass(frozen=True)
-class Tile:
-    """A request window: rows/columns of the grid and a slice of the bands."""
+class Tile(Window):
+    """A request window: a :class:`~eo4dm_helpers.local.windows.Window` of the grid (the one window type)
+    and a slice of the bands."""
 
-    row: int
-    col: int
-    height: int
-    width: int
     band_start: int
     band_stop: int
 

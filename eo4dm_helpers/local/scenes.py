@@ -36,7 +36,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window as RioWindow
 
-from ..config import Grid
+from ..config import Grid, LocalTile
 from ..storage import atomic_path
 
 
@@ -94,6 +94,29 @@ def list_scenes(root: Path, collection: str, start: datetime, end: datetime) -> 
             if start <= s.time_start < end:
                 out.append(s)
     return sorted(out, key=lambda s: (s.time_start, s.index))
+
+
+def scene_bounds(scene: Scene, crs: str) -> tuple[float, float, float, float]:
+    """Bounds in ``crs`` of the files of ``scene`` (headers only)."""
+    boxes = []
+    for fname in sorted({str(scene.path_of(b)) for b in scene.bands}):
+        try:
+            with rasterio.open(fname) as src:
+                boxes.append(transform_bounds(src.crs, crs, *src.bounds, densify_pts=21))
+        except rasterio.errors.RasterioIOError as exc:
+            raise SceneError(f"{fname}: unreadable scene file ({exc})") from None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def over_tile(scene: Scene, tile: LocalTile) -> bool:
+    """Whether ``scene`` counts for ``tile``: its files overlap the tile's grid and, for a Sentinel-2 scene
+    when the tile lists its ``s2_tiles``, its ``MGRS_TILE`` is one of them."""
+    mgrs = scene.properties.get("MGRS_TILE")
+    if tile.s2_tiles and mgrs is not None and str(mgrs) not in tile.s2_tiles:
+        return False
+    x0, y0, x1, y1 = scene_bounds(scene, tile.grid.crs)
+    g = tile.grid.bounds
+    return x0 < g[2] and g[0] < x1 and y0 < g[3] and g[1] < y1
 
 
 def find_scene(root: Path, collection: str, index: str, year: int) -> Scene | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rasterio.windows import Window as RioWindow
+from rasterio.windows import bounds as rio_bounds
 
 from ..config import Grid
 
@@ -55,9 +56,8 @@ class Window:
         return slice(r, r + self.height), slice(c, c + self.width)
 
     def bounds(self, grid: Grid) -> tuple[float, float, float, float]:
-        res = grid.resolution
-        x0, y1 = grid.x0 + self.col * res, grid.y0 - self.row * res
-        return (x0, y1 - self.height * res, x0 + self.width * res, y1)
+        """(xmin, ymin, xmax, ymax) of the window on ``grid`` (its full affine)."""
+        return rio_bounds(self.rio, grid.affine)
 
 
 def full(grid: Grid) -> Window:

@@ -203,14 +203,17 @@ def _conformance(name: str):
     return getattr(ConformanceClasses, name)
 
 
-def scene_times(cfg: Config, product_key: str, first: date, last: date) -> list[datetime] | None:
+def scene_times(cfg: Config, product_key: str, first: date, last: date,
+                grid: Grid | None = None) -> list[datetime] | None:
     """Acquisition times found in the STAC source of the spec product ``product_key`` (e.g. "S2",
-    "SL_2_LST") over the dekad's local dates, or None when that product is not read from STAC (the
-    routine's availability check and latency table)."""
+    "SL_2_LST") over the dekad's local dates (over ``grid`` when given, else every tile), or None when that
+    product is not read from STAC (the routine's availability check and latency table)."""
     product = "SLSTR" if product_key == P.SL_2_LST.key else product_key
     if product not in ("S2", "L7", "L8", "L9", "SLSTR") or _source(cfg, product) is None:
         return None
-    if product == "SLSTR":
+    if grid is not None:
+        boxes = [grid_bbox(grid)]
+    elif product == "SLSTR":
         boxes = [grid_bbox(cfg.global_chain.grid)]
     else:
         boxes = [grid_bbox(t.grid) for t in cfg.local_chain.tiles]
