@@ -63,19 +63,12 @@ def scene_rows(ctx: Context, sensors: tuple[str, ...], io: EarthEngineIO | None 
 def download(ctx: Context) -> list[Path]:
     """Bring the dekad's composites home into the archive (direct tiled download or Drive export,
     resumable; DOMAIN.md §5.5). The plans are rebuilt: building graphs costs no request."""
-    from .io import PyDrive2Drive
     from .plan import plan_dekad
-    from .session import key_path
     from .transfer import download_dekad
 
     cfg, dl = ctx.cfg, ctx.cfg.download
     plans = plan_dekad(cfg, ctx.dekad)
-    drive = None
-    if dl.method != "direct":
-        if dl.drive_auth == "service_account" and key_path(cfg) is not None:
-            drive = PyDrive2Drive.service_account(key_path(cfg))
-        elif dl.drive_client_secrets is not None and dl.drive_token is not None:
-            drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
+    io = live_io(cfg)
     from .. import completeness as C
     from ..storage import archive_lock
 
@@ -85,6 +78,20 @@ def download(ctx: Context) -> list[Path]:
                 d, chain = C.product_of(p.archive_path.relative_to(cfg.paths.archive))
                 for f in C.derived_of(cfg, d, [chain]) if d else ():
                     f.unlink(missing_ok=True)
-        return download_dekad(plans, ctx.work, cfg.paths.archive, LiveIO(drive=drive),
+        return download_dekad(plans, ctx.work, cfg.paths.archive, io,
                               method=None if dl.method == "auto" else dl.method, concurrency=dl.concurrency,
                               drive_folder=dl.drive_folder)
+
+
+def live_io(cfg) -> LiveIO:
+    """Earth Engine, with the Drive of the parameters (``download``) unless the method is direct."""
+    from .io import PyDrive2Drive
+    from .session import key_path
+
+    dl, drive = cfg.download, None
+    if dl.method != "direct":
+        if dl.drive_auth == "service_account" and key_path(cfg) is not None:
+            drive = PyDrive2Drive.service_account(key_path(cfg))
+        elif dl.drive_client_secrets is not None and dl.drive_token is not None:
+            drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
+    return LiveIO(drive=drive)
