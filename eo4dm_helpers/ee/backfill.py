@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -321,6 +322,8 @@ def backfill(cfg: Config, todo: Mapping[str, Sequence[Dekad]], io: TransferIO, *
             out.files += files  # type: ignore[operator]
             state.set(b.chain, b.dekads, "done")
             tp.archive_path.unlink(missing_ok=True)
+            for leftover in (folder / "split" / b.key, folder / b.key):  # split files, transfer work folder
+                shutil.rmtree(leftover, ignore_errors=True)
             out.batches += 1
             log(f"backfill: batch {out.batches}/{len(batches)} {b.chain} {b.dekads[0].label} to {b.dekads[-1].label} "
                 f"({len(b.dekads)} dekad(s), {len(files)} file(s)) committed")
