@@ -7,6 +7,7 @@ Examples:
   python run_all.py --params params/demo.yaml --start 2024-02-D1 --end 2024-03-D2
   python run_all.py --params params/demo.yaml --mode drought --dekad 2024-03-D2   # indicators + report only
   python run_all.py --params params/demo.yaml --backfill           # build the reference first
+  python run_all.py --params params/demo.yaml --backfill --replace-imported   # rebuild imported EO4DM dekads too
   python run_all.py --params params/demo.yaml --check-availability
   python run_all.py --params params/demo.yaml --since-failure      # resume what the last run left
   python run_all.py --params params/new_caledonia.yaml --dekad 2024-03-D2 --dry-run --plan-dir plan/
@@ -88,6 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backfill", action="store_true",
                    help="first complete, in-process, every dekad from the parameters' history_start up to the dekad "
                         "before the first one run (composites, indicators, zone statistics; no notebooks)")
+    p.add_argument("--replace-imported", action="store_true",
+                   help="with --backfill: also rebuild the history dekads whose composites were imported from EO4DM "
+                        "(tag SOURCE=EO4DM-import: other masks and binning), so the reference is homogeneous; "
+                        "their indicators are recomputed")
     p.add_argument("--check-availability", action="store_true",
                    help="print the latency table (latest acquisition per product) and, per dekad to run, the "
                         "products found against expected, the decision (process / wait) and the archive "
@@ -143,6 +148,7 @@ class Job:
     notebooks: dict[Dekad, tuple[str, ...] | None] = field(default_factory=dict)
     missing: dict[Dekad, list[C.Product]] = field(default_factory=dict)
     auto: bool = False  # planned from the archive's completeness (re-planned under the lock)
+    replace: dict[Dekad, set[str]] = field(default_factory=dict)  # --replace-imported: chains to rebuild
 
 
 def resolve(args: argparse.Namespace, cfg) -> Job:
@@ -152,6 +158,8 @@ def resolve(args: argparse.Namespace, cfg) -> Job:
         raise ConfigError("--since-failure: resumes the last run's own dekads; do not give --dekad/--start/--end")
     if args.dekad and (args.start or args.end):
         raise ConfigError("--dekad: give either --dekad or --start/--end, not both")
+    if getattr(args, "replace_imported", False) and not args.backfill:
+        raise ConfigError("--replace-imported: rebuilds imported history dekads, so it needs --backfill")
     if bool(args.start) != bool(args.end):
         raise ConfigError("--start/--end: both are needed for a period")
     mode = args.mode or ("manual" if (args.dekad or args.start) else "auto")
@@ -193,14 +201,22 @@ def plan_auto(job: Job, cfg, inv: C.Inventory, *, record: bool) -> Job:
     return job
 
 
-def with_backfill(job: Job, cfg, inv: C.Inventory) -> Job:
-    """``--backfill``: every incomplete dekad from history_start to the one before the first to run."""
+def with_backfill(job: Job, cfg, inv: C.Inventory, *, replace_imported: bool = False) -> Job:
+    """``--backfill``: every incomplete dekad from history_start to the one before the first to run; with
+    ``replace_imported``, also those whose composites were imported from EO4DM (``job.replace``)."""
+    from eo4dm_helpers.history import imported_chains
+
     if cfg.history_start is None:
         raise ConfigError("history_start: needed by --backfill")
     first = Dekad.containing(cfg.history_start)
     before = job.routine[0] if job.routine else latest_complete_dekad(cfg.today()).next()
-    todo = [d for d in dekad_range(first, before.previous()) if d not in job.history
-            and C.missing(cfg, d, inv, bulletin=False)]
+    todo = []
+    for d in dekad_range(first, before.previous()):
+        if replace_imported and (chains := imported_chains(cfg, d, inv)):
+            job.replace[d] = chains
+            todo.append(d)
+        elif d not in job.history and C.missing(cfg, d, inv, bulletin=False):
+            todo.append(d)
     job.history = sorted(set(job.history) | set(todo))
     return job
 
@@ -397,7 +413,7 @@ class Run:
             if job.auto:
                 plan_auto(job, cfg, inv, record=True)
             if args.backfill:
-                with_backfill(job, cfg, inv)
+                with_backfill(job, cfg, inv, replace_imported=getattr(args, "replace_imported", False))
             # provisional dekads left by earlier runs (not the ones run now) are recomputed
             refresh = []
             if job.routine and job.mode in ("auto", "manual"):
@@ -455,12 +471,17 @@ class Run:
 
         cfg, log, dekads = self.cfg, self.log, self.job.history
         log(f"completing {len(dekads)} dekad(s) in-process (no bulletin): {_span(dekads)}")
+        if cfg.backend == "earthengine":  # every missing composite first, many dekads per request or export
+            from eo4dm_helpers.history import build_composites_ee
+
+            build_composites_ee(cfg, dekads, inv, log=log, replace=self.job.replace)
         t0 = time.monotonic()
         for k, d in enumerate(dekads, start=1):
             self.current = d
             todo = C.missing(cfg, d, inv, bulletin=False)
-            if todo and C.composites_missing(todo):
-                inv.add(build_composites(cfg, d, inv, log=log))
+            replace = self.job.replace.get(d) if cfg.backend != "earthengine" else None
+            if todo and C.composites_missing(todo) or replace:
+                inv.add(build_composites(cfg, d, inv, log=log, replace=replace))
                 todo = C.missing(cfg, d, inv, bulletin=False)
             if any(p.kind in C.DERIVED for p in todo):
                 inv.add(build_indicators(cfg, d))

@@ -28,6 +28,11 @@ from .dekads import Dekad
 from .storage import atomic_path
 
 GLOBAL_SENSORS = ("MODIS", "VIIRS")
+# Provenance of a composite (tag SOURCE): computed by eo4dm on Earth Engine or with the local engine, or
+# imported from an EO4DM store (other masks and binning: no LST QC, UTC dates, the S2 AOT bug).
+SOURCE_TAG = "SOURCE"
+SOURCE_EE, SOURCE_LOCAL, SOURCE_IMPORT = "eo4dm-ee", "eo4dm-local", "EO4DM-import"
+SOURCE_UNKNOWN = "eo4dm"  # written by an eo4dm version that did not tag its composites
 # Float rasters of the store: ZSTD with the floating-point predictor writes ~5x faster than DEFLATE at
 # the same size and reads ~2x faster (bench/indicators.py); GDAL >= 2.3 reads it.
 CODEC = {"compress": "zstd", "zstd_level": 3}
@@ -145,6 +150,19 @@ def read_raster(path: Path) -> tuple[np.ndarray, dict[str, str]]:
             return src.read().astype(np.float32), src.tags()
     except rasterio.errors.RasterioIOError as exc:
         raise OSError(f"{path}: unreadable raster ({exc})") from None
+
+
+def source_of(path: Path) -> str:
+    """The provenance of an archive composite (tag ``SOURCE``; an imported file without it is known by
+    the importer's ``EO4DM_SOURCE`` tag). Reads the header only."""
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+    except rasterio.errors.RasterioIOError as exc:
+        raise OSError(f"{path}: unreadable raster ({exc})") from None
+    if tags.get(SOURCE_TAG):
+        return tags[SOURCE_TAG]
+    return SOURCE_IMPORT if "EO4DM_SOURCE" in tags else SOURCE_UNKNOWN
 
 
 def grid_of(path: Path) -> Grid:

@@ -87,6 +87,26 @@ class Bulletin:
                 display(Markdown(f"*{name} ({chain}) not produced: {why}*"))
             for name, why in info.get("warnings", {}).items():
                 display(Markdown(f"*{name} ({chain}): {why}*"))
+        for line in self.mixed_references():
+            display(Markdown(f"*{line}*"))
+
+    def mixed_references(self) -> list[str]:
+        """One sentence per indicator whose reference mixes imported EO4DM composites (other masks and
+        dekad binning) with composites computed by eo4dm: how many years of each."""
+        from .archive import SOURCE_IMPORT
+
+        out = []
+        for chain, info in self.ctx.notes().get("indicators", {}).items():
+            for name, by in (info.get("reference_sources") or {}).items():
+                imported = by.get(SOURCE_IMPORT, [])
+                if not imported:
+                    continue
+                own = sum(len(v) for k, v in by.items() if k != SOURCE_IMPORT)
+                years = f"{imported[0]}-{imported[-1]}" if len(imported) > 1 else str(imported[0])
+                out.append(f"{name} ({chain}): its reference mixes {len(imported)} year(s) of composites imported "
+                           f"from EO4DM ({years}; other masks and dekad binning) with {own} year(s) computed by "
+                           "eo4dm; `run_all.py --backfill --replace-imported` rebuilds them on Earth Engine")
+        return out
 
     def no_data(self) -> dict[str, str]:
         """The archive's no-data records of this dekad, by chain (global, local <tile>)."""

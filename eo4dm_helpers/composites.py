@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .archive import SOURCE_LOCAL, SOURCE_TAG
 from .config import Grid
 from .dekads import WINDOW_LEVELS, Dekad, widened_window
 from .local.land import LandMask
@@ -149,7 +150,7 @@ def write_composite(choice: WindowChoice, dekad: Dekad, grid: Grid, paths: Mappi
     comp = Composite({n: FileBand(paths[n], 1) for n in names}, {n: FileBand(paths[n], 2) for n in names},
                      [im.scene_id for im in choice.images], choice.window, choice.level, dict(paths))
     tags = {"COMPOSITE_TYPE": comp.composite_type(dekad), "IMAGES": comp.n_images,
-            "WINDOW": f"{choice.window[0]}/{choice.window[1]}"}
+            "WINDOW": f"{choice.window[0]}/{choice.window[1]}", SOURCE_TAG: SOURCE_LOCAL}
     with gdal_env(), contextlib.ExitStack() as stack:
         writers = [stack.enter_context(RasterWriter(paths[n], grid, [n, "count"], tags, codec=ARCHIVED))
                    for n in names]

@@ -72,6 +72,7 @@ class IndicatorSet:
     reference_years: dict[str, list[int]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # name -> why it was not produced
     warnings: dict[str, str] = field(default_factory=dict)  # e.g. pixels with a flat reference
+    sources: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # name -> provenance -> reference years
 
 
 def period_end(period: Period) -> date:
@@ -93,7 +94,25 @@ def _reference(cfg: Config, period: Period, hist: dict[int, Path], out: Indicato
         out.missing[name] = str(exc)
         return None
     out.reference_years[name] = years
-    return {y: hist[y] for y in years}
+    refs = {y: hist[y] for y in years}
+    out.sources[name] = reference_sources(refs)
+    return refs
+
+
+def reference_sources(refs: dict[int, Path]) -> dict[str, list[int]]:
+    """The reference years by provenance of their composite (tag SOURCE: eo4dm-ee, eo4dm-local,
+    EO4DM-import), so a reference that mixes imported EO4DM composites in is said so."""
+    from .archive import source_of
+
+    out: dict[str, list[int]] = {}
+    for y, p in sorted(refs.items()):
+        out.setdefault(source_of(p), []).append(y)
+    return out
+
+
+def sources_tag(sources: dict[str, list[int]]) -> str:
+    """``"EO4DM-import:12,eo4dm-ee:11"``: years of the reference by provenance (indicator tag)."""
+    return ",".join(f"{k}:{len(v)}" for k, v in sorted(sources.items()))
 
 
 def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> IndicatorSet:
@@ -122,6 +141,7 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
         return out
     grid = cfg.global_chain.grid
     tags = {n: {"REFERENCE_YEARS": ",".join(map(str, out.reference_years.get(n, out.reference_years.get("VCI", [])))),
+                "REFERENCE_SOURCES": sources_tag(out.sources.get(n) or _merged_sources(out.sources)),
                 "CONVENTION": conv.name, "STATUS": status(cfg, period)} for n in names}
     files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"]) for n in names}
     check_grid([p for cur, refs in inputs.values() for p in (cur, *refs.values())], grid, "global_chain.grid")
@@ -173,6 +193,7 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
     ndvi_refs = {y: ndvi_hist[y] for y in refs if y in ndvi_hist}
     path = ctx.staged.local_indicator(tile_id, "VAI", d)
     tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d),
+                    "REFERENCE_SOURCES": sources_tag(out.sources.get("VAI", {})),
                     "CONVENTION": cfg.indicators.convention}}
     check_grid([cur, *refs.values(), *ndvi_refs.values()], grid, f"local_chain.tiles[{tile_id}].grid")
     flat = valid = 0
@@ -200,6 +221,15 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
     return out
 
 
+def _merged_sources(sources: dict[str, dict[str, list[int]]]) -> dict[str, list[int]]:
+    """VHI's reference: the union of VCI's and TCI's, by provenance."""
+    out: dict[str, set[int]] = {}
+    for by in sources.values():
+        for k, years in by.items():
+            out.setdefault(k, set()).update(years)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
     """Compute, stage and commit every indicator of the dekad (and month with D3) and the zone stats."""
     cfg, d = ctx.cfg, ctx.dekad
@@ -221,7 +251,8 @@ def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
     if cfg.territory.zones is not None and any(st.produced for k, st in sets.items() if k != "global_month"):
         _stage_zone_stats(ctx, rows)
     ctx.note("indicators", {k: {"produced": sorted(s.produced), "missing": s.missing, "warnings": s.warnings,
-                                "reference_years": s.reference_years} for k, s in sets.items()})
+                                "reference_years": s.reference_years, "reference_sources": s.sources}
+                            for k, s in sets.items()})
     commit(ctx)
     return sets
 

@@ -54,7 +54,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from .archive import GLOBAL_SENSORS, Archive, Month, Period
+from .archive import GLOBAL_SENSORS, SOURCE_IMPORT, SOURCE_TAG, Archive, Month, Period
 from .config import Config, ConfigError, Grid, load_config
 from .dekads import Dekad
 from .storage import TMP_PREFIX, LockError, atomic_path, run_lock
@@ -65,6 +65,16 @@ __all__ = ["Action", "EO4DMImportError", "ImportPlan", "ImportReport", "config_g
 Op = Literal["copy", "keep", "skip"]
 
 _ROW_CHUNK = 256  # rows per window when decoding or rewriting (bounded memory on 10 m tiles)
+
+
+def _version() -> str:
+    """The importer's version (eo4dm's), kept on every imported file with ``SOURCE=EO4DM-import``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eo4dm")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
 
 
 class EO4DMImportError(RuntimeError):
@@ -514,7 +524,7 @@ def plan_import(source: Path, archive: Path, *, local_months: bool = False, full
             notes.append(f"nodata {info.nodata:g} turned into NaN")
         if info.sidecar:
             notes.append(".aux.xml sidecar metadata embedded")
-        tags = (("EO4DM_SOURCE", rel),) + pl.tags
+        tags = (("EO4DM_SOURCE", rel), (SOURCE_TAG, SOURCE_IMPORT), ("IMPORTER_VERSION", _version())) + pl.tags
         if info.count == 1:
             tags += (("COUNT_DERIVED", "1 where b1 is valid (single-image EO4DM composite)"),)
         exists = pl.target.exists()

@@ -44,9 +44,11 @@ def _chains_lacking(todo: Iterable[C.Product], root: Path) -> set[str]:
     return out
 
 
-def build_composites(cfg: Config, dekad: Dekad, inv: C.Inventory, *, log: Log = print) -> list[Path]:
-    """The composites ``dekad`` lacks (or their no-data records), committed; returns the files written."""
-    need = _chains_lacking(C.missing(cfg, dekad, inv, bulletin=False), cfg.paths.archive)
+def build_composites(cfg: Config, dekad: Dekad, inv: C.Inventory, *, log: Log = print,
+                     replace: set[str] | None = None) -> list[Path]:
+    """The composites ``dekad`` lacks (or their no-data records), and those of the chains in ``replace``
+    (imported ones rebuilt), committed; returns the files written."""
+    need = _chains_lacking(C.missing(cfg, dekad, inv, bulletin=False), cfg.paths.archive) | (replace or set())
     if not need:
         return []
     ctx = _context(cfg, dekad, "history")
@@ -70,9 +72,59 @@ def build_composites(cfg: Config, dekad: Dekad, inv: C.Inventory, *, log: Log = 
             for t in tiles:
                 if t.id not in comps:
                     log(f"{dekad.label}: local chain, tile {t.id}: no usable scene (no-data record)")
-        return commit(ctx)
+        files = commit(ctx)
+        _forget_derived(cfg, inv, files)
+        return files
     finally:
         _cleanup(ctx)
+
+
+def _forget_derived(cfg: Config, inv: C.Inventory, files: Iterable[Path]) -> None:
+    """Drop from ``inv`` what a commit of new composites removed (their dekad's indicators, statistics)."""
+    for f in files:
+        d, chain = C.product_of(f.relative_to(cfg.paths.archive))
+        if d is not None and f.relative_to(cfg.paths.archive).parts[0] == "composites":
+            inv.discard(C.derived_of(cfg, d, [chain]))
+
+
+def imported_chains(cfg: Config, dekad: Dekad, inv: C.Inventory) -> set[str]:
+    """Chains ("global", tile ids) of ``dekad`` with a composite imported from EO4DM (tag SOURCE)."""
+    from .archive import SOURCE_IMPORT, source_of
+
+    out = set()
+    for p in C.expected(cfg, dekad, inv, bulletin=False):
+        if p.kind in (C.COMPOSITE, C.MONTH_COMPOSITE) and inv.has(p.path) and source_of(p.path) == SOURCE_IMPORT:
+            out.add(C.product_of(p.path.relative_to(cfg.paths.archive))[1])
+    return out
+
+
+def build_composites_ee(cfg: Config, dekads: Iterable[Dekad], inv: C.Inventory, *, log: Log = print,
+                        replace: dict[Dekad, set[str]] | None = None, io=None, policy=None) -> list[Path]:
+    """Every composite ``dekads`` lack on Earth Engine (and those of ``replace``: chains to rebuild, e.g.
+    imported EO4DM composites), in batches of many dekads (``ee.backfill``), committed; returns the files
+    written. The inventory forgets what the commits made stale (indicators of replaced composites)."""
+    from .ee import backfill as B
+
+    todo: dict[str, list[Dekad]] = {}
+    for d in dekads:
+        chains = _chains_lacking(C.missing(cfg, d, inv, bulletin=False), cfg.paths.archive)
+        chains |= (replace or {}).get(d, set())
+        for c in sorted(chains):
+            todo.setdefault(c, []).append(d)
+    if not todo:
+        return []
+    if io is None:
+        from .ee.steps import live_io
+
+        io = live_io(cfg)
+    if policy is None:
+        dl = cfg.download
+        policy = B.BatchPolicy(concurrency=dl.concurrency, method=None if dl.method == "auto" else dl.method)
+    out = B.backfill(cfg, todo, io, policy=policy, log=log, drive_folder=cfg.download.drive_folder)
+    files = out.files or []
+    _forget_derived(cfg, inv, files)
+    inv.add(files)
+    return files
 
 
 def build_indicators(cfg: Config, dekad: Dekad) -> list[Path]:

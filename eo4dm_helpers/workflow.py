@@ -20,7 +20,7 @@ import numpy as np
 
 from . import chains, runs
 from . import completeness as C
-from .archive import Archive, Month, grid_of, write_raster
+from .archive import SOURCE_LOCAL, SOURCE_TAG, Archive, Month, grid_of, write_raster
 from .composites import Composite
 from .config import Config, ConfigError, Grid, LocalTile, load_config, parse_dekad
 from .dekads import Dekad
@@ -147,7 +147,8 @@ def run_global(ctx: Context) -> GlobalResult:
             if index not in comp.mean:
                 continue
             write_raster(ctx.staged.global_composite(sensor, index, period), [comp.mean[index], comp.count[index]],
-                         [index, "count"], grid, {"IMAGES": len(comp.images), "PERIOD": getattr(period, "label", "")})
+                         [index, "count"], grid, {"IMAGES": len(comp.images), "PERIOD": getattr(period, "label", ""),
+                          SOURCE_TAG: SOURCE_LOCAL})
     ctx.note("global", {"images": comp_d.n_images, "month_images": comp_m.n_images if comp_m else None,
                         "sensors": list(sensors), "availability": avail.as_rows()})
     return GlobalResult(comp_d, comp_m, sensors, avail, land)

@@ -70,3 +70,19 @@ def test_transient_earth_engine_errors_are_retried_and_the_run_completes(base, t
         assert (ws.archive / "composites" / "global" / "dekad" / f"{name}_202403_COMPD2.tif").exists(), name
     assert (ws.archive / "composites" / "local" / "DEMO" / "dekad" / "LS2_NDWI_202403_COMPD2.tif").exists()
     assert RL.leftovers(ws) == []
+
+
+def test_backfill_on_earth_engine_builds_the_history_in_batches(base, tmp_path):
+    # issue 14: --backfill with backend earthengine used to stop on a bare AssertionError
+    ws = _ee_workspace(base, tmp_path / "ws")
+    data = yaml.safe_load(ws.params.read_text())
+    data["history_start"] = "2023-12-01"
+    ws.params.write_text(yaml.safe_dump(data))
+    res = RL.run(RL.command(ws.params, "--backfill", "--dekad", "2024-03-D1", "--mode", "drought"),
+                 env=RL.fault_env(ws.root / "inject", "ee"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "8 dekad(s), 33 file(s)) committed" in res.stdout  # the global chain, with the months of D3
+    assert len(_requests(ws)) == 2  # 8 dekads x (global + 1 tile): one request per batch, not per product
+    assert "Traceback" not in res.stderr and "AssertionError" not in res.stderr
+    arch = ws.archive / "composites" / "global" / "dekad"
+    assert (arch / "MODIS_LST_202401_COMPD2.tif").exists() and RL.leftovers(ws) == []

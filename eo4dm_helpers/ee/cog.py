@@ -20,6 +20,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+from ..archive import SOURCE_EE, SOURCE_TAG
 from ..config import Grid
 from ..storage import atomic_path
 from .errors import TransferError
@@ -31,12 +32,14 @@ GDAL_CACHE_MB = 256  # bounds GDAL's block cache while writing and copying
 
 
 class Assembler:
-    """``with Assembler(work_file, grid, names) as out: out.write(...); out.commit(dest)``."""
+    """``with Assembler(work_file, grid, names) as out: out.write(...); out.commit(dest)``. Every file
+    is tagged ``SOURCE=eo4dm-ee`` (provenance: computed by eo4dm on Earth Engine)."""
 
     def __init__(self, work_file: Path, grid: Grid, names: Sequence[str]) -> None:
         self.work_file = Path(work_file)
         self.grid = grid
         self.names = tuple(names)
+        self.tags = {SOURCE_TAG: SOURCE_EE}
         self._env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
         self._ds: rasterio.io.DatasetWriter | None = None
 
@@ -50,6 +53,7 @@ class Assembler:
             blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", predictor=3, bigtiff="IF_SAFER")
         for i, n in enumerate(self.names, start=1):
             self._ds.set_band_description(i, n)
+        self._ds.update_tags(**self.tags)
         return self
 
     def write(self, data: np.ndarray, row: int, col: int, band_start: int = 0) -> None:

@@ -94,21 +94,12 @@ def download(ctx: Context, io: DownloadIO | None = None) -> list[Path]:
     resumable; DOMAIN.md §5.5). The plans are rebuilt: building graphs costs no request. A chain whose
     products were computed from no image gets a no-data record instead (one request asks for the image
     counts of every product), as on the local engine."""
-    from .io import PyDrive2Drive
     from .plan import plan_dekad
-    from .session import key_path
     from .transfer import download_dekad
 
     cfg, dl = ctx.cfg, ctx.cfg.download
     plans = plan_dekad(cfg, ctx.dekad)
-    if io is None:
-        drive = None
-        if dl.method != "direct":
-            if dl.drive_auth == "service_account" and key_path(cfg) is not None:
-                drive = PyDrive2Drive.service_account(key_path(cfg))
-            elif dl.drive_client_secrets is not None and dl.drive_token is not None:
-                drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
-        io = LiveIO(drive=drive)
+    io = io or live_io(cfg)
     empty = no_data_chains(cfg, ctx.dekad, plans, describe(plans, io)) if plans else {}
     archive = cfg.paths.archive
 
@@ -131,3 +122,17 @@ def download(ctx: Context, io: DownloadIO | None = None) -> list[Path]:
         return records + download_dekad(plans, ctx.work, archive, io,
                                         method=None if dl.method == "auto" else dl.method,
                                         concurrency=dl.concurrency, drive_folder=dl.drive_folder)
+
+
+def live_io(cfg) -> LiveIO:
+    """Earth Engine, with the Drive of the parameters (``download``) unless the method is direct."""
+    from .io import PyDrive2Drive
+    from .session import key_path
+
+    dl, drive = cfg.download, None
+    if dl.method != "direct":
+        if dl.drive_auth == "service_account" and key_path(cfg) is not None:
+            drive = PyDrive2Drive.service_account(key_path(cfg))
+        elif dl.drive_client_secrets is not None and dl.drive_token is not None:
+            drive = PyDrive2Drive.user(dl.drive_client_secrets, dl.drive_token)
+    return LiveIO(drive=drive)
