@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -1126,6 +1126,15 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
             "indicators: 2024-02-D1 indicators and 2024-02-D2/D3 composites in-process, then 2024-03-D1",
             {"history_start": "2024-02-01"}, _prepare_backfill, ("2024-02-D1", "2024-03-D1"), "2024-03-D1"),
 )}
+
+
+# make test's kinds: the auto-mode run a dekad earlier (as_of 2024-03-11), where the latest dekad has its
+# composites and needs only 06_indicators and 07_report (history dekads in-process as above). The
+# every-notebook path is killed by the classic campaign (SHORT_ARGS) and by make reliability's auto kind.
+TEST_RUN_KINDS: dict[str, RunKind] = {**RUN_KINDS, "auto": replace(
+    RUN_KINDS["auto"], what="run_all.py (auto mode), as_of 2024-03-11, history_start 2024-02-01, 2024-03-D1 "
+    "without indicators: 2024-02-D2/D3 composites in-process, 2024-03-D1 through 06_indicators and 07_report",
+    overrides={"history_start": "2024-02-01", "as_of": "2024-03-11"}, span=("2024-02-D1", "2024-03-D1"))}
 
 
 def write_key(path: Path) -> Path:
