@@ -24,7 +24,7 @@ from eo4dm_helpers.config import Calibration, Grid, LocalChain, LocalThresholds,
 from eo4dm_helpers.ee import graphs
 from eo4dm_helpers.local import ops
 from eo4dm_helpers.local.highres import plan_scene, scene_window
-from eo4dm_helpers.local.preprocess import calibrate
+from eo4dm_helpers.local.preprocess import calibrate, remove_outliers
 from eo4dm_helpers.local.scenes import Scene
 from eo4dm_helpers.local.windows import Window
 
@@ -227,6 +227,17 @@ def test_local_calibration_is_followed_by_the_bounds():
     # 0.98 x 0.97 + 0.07 = 1.0206 > 1: masked; 0.98 x 0.5 + 0.07 = 0.56; 0.98 x -1 + 0.07 = -0.91
     np.testing.assert_allclose(out["NDWI"], [np.nan, 0.56, -0.91], rtol=1e-6)
     np.testing.assert_allclose(out["NDVI"], [0.9745, 0.292, 0.11], rtol=1e-6)
+
+
+def test_local_outliers_mask_every_index_where_ndvi_is_water_or_masked():
+    """EO4DM's removeOutliers is ``updateMask(ndvi.gte(0.03))``: on Earth Engine a masked NDVI masks the
+    pixel (``_outliers``), so the local engine masks NDWI where NDVI is NaN too (the engines agree)."""
+    out = {"NDVI": np.array([0.5, 0.01, np.nan, 0.5], dtype=np.float32),
+           "NDWI": np.array([0.2, 0.3, 0.4, 1.2], dtype=np.float32)}
+    remove_outliers(out, 0.03)
+    np.testing.assert_array_equal(np.isnan(out["NDWI"]), [False, True, True, True])
+    np.testing.assert_array_equal(np.isnan(out["NDVI"]), [False, True, True, False])
+    assert out["NDWI"][0] == np.float32(0.2)
 
 
 def test_earth_engine_calibration_is_followed_by_the_bounds(ee_offline, cfg):

@@ -81,9 +81,12 @@ def quality(bands: dict[str, np.ndarray], product: P.Product, index: str) -> np.
 
 
 def remove_outliers(out: dict[str, np.ndarray], ndvi_water: float) -> None:
-    """DOMAIN.md §1.4 removeOutliers: NDVI < 0.03 is water (all indices masked); index > 1 masked."""
+    """DOMAIN.md §1.4 removeOutliers: NDVI < 0.03 is water (all indices masked); index > 1 masked. As
+    EO4DM's ``updateMask(ndvi.gte(0.03))`` (and the Earth Engine graph), a pixel whose NDVI is masked
+    cannot be told from water: every index is masked there too."""
     if "NDVI" in out:
-        water = out["NDVI"] < ndvi_water
+        with np.errstate(invalid="ignore"):
+            water = ~(out["NDVI"] >= ndvi_water)  # NaN NDVI counts as water
         for name in out:
             out[name][water] = np.nan
     mask_out_of_range(out)
