@@ -418,7 +418,8 @@ class Run:
             refresh = []
             if job.routine and job.mode in ("auto", "manual"):
                 before = latest_complete_dekad(cfg.today()).next() if job.auto else job.routine[0]
-                refresh = [d for d in provisional_dekads(cfg, before, inv) if d not in job.routine]
+                planned = set(job.routine) | set(job.history)  # history dekads are completed in-process
+                refresh = [d for d in provisional_dekads(cfg, before, inv) if d not in planned]
             todo = sorted(refresh + job.routine)
             mode_notebooks = R.MODE_NOTEBOOKS[job.mode]
             self.state = R.RunState(cfg, job.mode, todo, mode_notebooks, self.run_id, history=job.history)

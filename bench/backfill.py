@@ -51,10 +51,12 @@ def stand_in_plans(cfg, d: Dekad, chains) -> dict[str, list[ExportPlan]]:
     if "global" in chains and cfg.global_chain.enabled:
         ps = []
         for period in [d] + ([Month(d.year, d.month)] if d.index == 3 else []):
+            shared = ee.Image.constant([0] * 6).set("period", str(period))  # as plan_global: one image a period
             for index in ("NDWI", "NDVI", "LST"):
                 p = arch.global_composite("MODIS", index, period)
                 img = ee.Image.constant([0, 0]).rename([index, f"{index}_count"]).set("file", p.name)
-                ps.append(ExportPlan(f"global_{p.stem}", p, img, cfg.global_chain.grid, (index, f"{index}_count")))
+                ps.append(ExportPlan(f"global_{p.stem}", p, img, cfg.global_chain.grid, (index, f"{index}_count"),
+                                     shared=shared))
         out["global"] = ps
     for t in cfg.local_chain.tiles if cfg.local_chain.enabled else ():
         if t.id in chains:
@@ -62,6 +64,17 @@ def stand_in_plans(cfg, d: Dekad, chains) -> dict[str, list[ExportPlan]]:
                                     ee.Image.constant([0, 0]).rename([i, f"{i}_count"]).set("f", f"{t.id}{d}{i}"),
                                     t.grid, (i, f"{i}_count")) for i in ("NDWI", "NDVI")]
     return out
+
+
+def routine_cost(plans: list[ExportPlan]) -> tuple[int, int]:
+    """(computePixels requests, Drive exports) of the routine's download of ``plans``, as
+    ``transfer.download_dekad`` does it: method per plan, direct plans sharing an image fetched together."""
+    from eo4dm_helpers.ee.transfer import fetched_together
+
+    direct = [p for p in plans if choose_method(p).method == "direct"]
+    requests = sum(len(plan_tiles(g[0].grid.width, g[0].grid.height, ["float32"] * sum(len(p.bands) for p in g)))
+                   for g in fetched_together(direct))
+    return requests, len(plans) - len(direct)
 
 
 class Counting(FakeEarthEngine):
@@ -110,11 +123,9 @@ def planned(cfg, years: int, max_dekads: int) -> dict[str, dict[str, int]]:
     for chain in chains:
         row = {"routine requests": 0, "routine exports": 0, "backfill requests": 0, "backfill exports": 0}
         for d in dekads:
-            for p in stand_in_plans(cfg, d, [chain]).get(chain, []):
-                if choose_method(p).method == "direct":
-                    row["routine requests"] += len(plan_tiles(p.grid.width, p.grid.height, ["float32"] * 2))
-                else:
-                    row["routine exports"] += 1
+            req, exp = routine_cost(stand_in_plans(cfg, d, [chain]).get(chain, []))
+            row["routine requests"] += req
+            row["routine exports"] += exp
         for b in B.plan_batches(cfg, {chain: dekads}, policy, stand_in_plans):
             tp = B._merged(b.chain, [(d, [p for p, o in zip(b.plans, b.owners, strict=True) if o == d])
                                      for d in b.dekads])
@@ -138,11 +149,9 @@ def routine_dekad(cfg, d: Dekad) -> list[tuple[str, str, int]]:
     chains = ["global"] + [t.id for t in cfg.local_chain.tiles]
     direct = exports = 0
     for chain in chains:
-        for p in stand_in_plans(cfg, d, [chain]).get(chain, []):
-            if choose_method(p).method == "direct":
-                direct += len(plan_tiles(p.grid.width, p.grid.height, ["float32"] * 2))
-            else:
-                exports += 1
+        req, exp = routine_cost(stand_in_plans(cfg, d, [chain]).get(chain, []))
+        direct, exports = direct + req, exports + exp
+    rows.append(("05_download", "computeValue (image counts: a chain without images gets its no-data record)", 1))
     rows.append(("05_download", "computePixels", direct))
     rows.append(("05_download", "Export.image.toDrive (+ polls, Drive list/download/delete)", exports))
     return rows

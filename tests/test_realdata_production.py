@@ -189,10 +189,13 @@ def test_landsat_c2_qa_pixel_rules_match_the_usgs_bit_table(landsat):
 def test_landsat_c2_fill_sr_zero_is_inside_the_qa_fill_and_masked(landsat):
     _, _, _, bands, _ = landsat
     fill_qa = _per_value(bands["QA_PIXEL"], lambda v: _bit(v, 0))
-    sr_zero = ~has_data(bands, P.L8)
+    sr_zero = np.any([bands[b] == 0 for b in bands if b.startswith("SR_B")], axis=0)  # SR fill value 0 (§4.3)
     assert sr_zero.sum() > 0 and (sr_zero <= fill_qa).all()
     # at the scene edge the bands' footprints differ: QA flags fill where some SR band still has data
     assert (fill_qa & ~sr_zero).sum() > 0
+    # the production "has data" (Product.data_rules: the fill bit and the fill values) excludes both
+    data = has_data(bands, P.L8)
+    assert not (data & (fill_qa | sr_zero)).any() and data.any()
     for name in ("NDVI", "NDWI"):
         assert not (quality(bands, P.L8, name) & fill_qa).any()
 
@@ -247,7 +250,7 @@ def test_landsat_c2_scene_through_the_routine_s_preprocessing(landsat):
                              {b: scene.path_of(b) for b in P.L8.bands}, {"CLOUD_COVER_LAND": 0.0})
     for window in (None, 48):
         res = preprocess_highres(clear, P.L8, grid, land, chain, root, "UTC", window=window)
-        assert isinstance(res, Dropped) and res.reason == "100% of land masked", window
+        assert isinstance(res, Dropped) and res.reason.startswith("100% of land masked"), (window, res)
 
 
 # --------------------------------------------------------------------------------------------
