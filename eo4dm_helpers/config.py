@@ -60,10 +60,20 @@ class Territory:
     name: str
     code: str
     timezone: str
-    bbox: tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (EPSG:4326)
+    # lon_min, lat_min, lon_max, lat_max in EPSG:4326 (lon_min > lon_max: across 180°, RFC 7946 §5.2), or
+    # x_min, y_min, x_max, y_max in ``bbox_crs``; read it through :attr:`lonlat` (eo4dm_helpers.geo)
+    bbox: tuple[float, float, float, float]
     zones: Path | None = None  # polygon layer (GeoJSON) for statistics per zone
     zone_name_field: str = "name"
     outline: Path | None = None  # coastline drawn on maps (GeoJSON), optional
+    bbox_crs: str = "EPSG:4326"
+
+    @property
+    def lonlat(self) -> tuple[float, float, float, float]:
+        """The bbox in lon/lat (RFC 7946 form: lon_min > lon_max across 180°), whatever ``bbox_crs``."""
+        from .geo import territory_lonlat
+
+        return territory_lonlat(self)
 
 
 @dataclass(frozen=True)
@@ -499,8 +509,18 @@ def _check(obj: Any, p: str) -> None:
         _fail(p, "end", f"is before start ({obj.end} < {obj.start})")
     if isinstance(obj, Territory):
         lon0, lat0, lon1, lat1 = obj.bbox
-        if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
-            _fail(p, "bbox", f"must be [lon_min, lat_min, lon_max, lat_max] with min < max, got {list(obj.bbox)}")
+        if obj.bbox_crs.upper() in ("EPSG:4326", "OGC:CRS84"):  # lon_min > lon_max: across 180° (RFC 7946 §5.2)
+            if not (-180 <= lon0 <= 180 and -180 <= lon1 <= 180 and lon0 != lon1 and -90 <= lat0 < lat1 <= 90):
+                _fail(p, "bbox", "must be [lon_min, lat_min, lon_max, lat_max] in -180..180 with lat_min < lat_max "
+                      f"(lon_min > lon_max: across the 180° meridian), got {list(obj.bbox)}")
+        else:
+            if not (lon0 < lon1 and lat0 < lat1):
+                _fail(p, "bbox", f"must be [x_min, y_min, x_max, y_max] in {obj.bbox_crs} with min < max, "
+                      f"got {list(obj.bbox)}")
+            try:
+                obj.lonlat
+            except Exception:
+                _fail(p, "bbox_crs", f"unknown CRS {obj.bbox_crs!r}, or the bbox is outside its area (e.g. EPSG:32758)")
         try:
             from zoneinfo import ZoneInfo
 

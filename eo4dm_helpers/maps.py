@@ -53,8 +53,10 @@ def indicator_map(ctx: Context):
     from ipyleaflet import ImageOverlay
 
     cfg, d = ctx.cfg, ctx.dekad
-    lon0, lat0, lon1, lat1 = cfg.territory.bbox
-    m = geemap.Map(center=((lat0 + lat1) / 2, (lon0 + lon1) / 2), zoom=7, ee_initialize=False)
+    from .geo import centre
+
+    lon, lat = centre(cfg.territory.lonlat)
+    m = geemap.Map(center=(lat, lon), zoom=7, ee_initialize=False)
     if cfg.backend == "earthengine":
         from .ee import steps
 

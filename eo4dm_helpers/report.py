@@ -17,8 +17,11 @@ from .zones import Zone, reproject
 
 
 def _geoms_in(grid: Grid, geoms: list) -> list:
+    """Lon/lat geometries in the grid's CRS (copies shifted by 360° on a lon/lat grid past 180°)."""
+    from .geo import on_grid_lons
+
     if grid.crs.upper() in ("EPSG:4326", "OGC:CRS84"):
-        return geoms
+        return [on_grid_lons(g, grid) for g in geoms]
     return [reproject(g, "EPSG:4326", grid.crs) for g in geoms]
 
 

@@ -143,9 +143,9 @@ def tile_grid(footprint: geom.Geometry, resolution: float = RESOLUTION) -> Grid:
 
 
 def s2_tiles_over(footprint: geom.Geometry, mgrs: Iterable[str]) -> tuple[str, ...]:
-    """The MGRS tiles among ``mgrs`` that overlap ``footprint`` (by a positive area), sorted."""
-    area = footprint.to_crs("EPSG:4326")
-    return tuple(sorted(m for m in set(mgrs) if area.intersection(mgrs_footprint(m).to_crs("EPSG:4326")).area > 0))
+    """The MGRS tiles among ``mgrs`` that overlap ``footprint`` (by a positive area), sorted. Compared in
+    the footprint's UTM zone, so tiles on either side of the 180° meridian (zones 60 and 1) compare too."""
+    return tuple(sorted(m for m in set(mgrs) if footprint.intersection(mgrs_footprint(m).to_crs(footprint.crs)).area > 0))
 
 
 def local_tiles(wrs2: Sequence[str], mgrs: Sequence[str], resolution: float = RESOLUTION) -> tuple[LocalTile, ...]:
@@ -155,6 +155,98 @@ def local_tiles(wrs2: Sequence[str], mgrs: Sequence[str], resolution: float = RE
         fp = wrs2_footprint(tid)
         out.append(LocalTile(tid, tile_grid(fp, resolution), s2_tiles_over(fp, mgrs)))
     return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiles over a territory (pure geometry; the Earth Engine discovery finds those with scenes)
+# --------------------------------------------------------------------------------------------
+def _lonlat_near(footprint: geom.Geometry, ref_lon: float) -> Any:
+    """A projected footprint as a shapely polygon in lon/lat, longitudes continuous around ``ref_lon``
+    (a footprint across 180° is not cut: 179.5 and -179.5 become 179.5 and 180.5 near ref 178)."""
+    from pyproj import Transformer
+    from shapely.geometry import Polygon
+
+    xs, ys = zip(*footprint.exterior.coords, strict=True)
+    n = 16  # densify the edges (straight in UTM, curved in lon/lat)
+    px = [x0 + (x1 - x0) * i / n for x0, x1 in zip(xs, xs[1:], strict=False) for i in range(n)]
+    py = [y0 + (y1 - y0) * i / n for y0, y1 in zip(ys, ys[1:], strict=False) for i in range(n)]
+    lon, lat = Transformer.from_crs(footprint.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(px, py)
+    return Polygon([(ref_lon + (v - ref_lon + 180) % 360 - 180, w) for v, w in zip(lon, lat, strict=True)])
+
+
+def _bbox_area(bbox: tuple[float, float, float, float]) -> tuple[Any, float]:
+    from shapely.geometry import box
+
+    from .geo import unwrapped
+
+    x0, y0, x1, y1 = unwrapped(bbox)
+    return box(x0, y0, x1, y1), (x0 + x1) / 2
+
+
+def wrs2_tiles_over(bbox: tuple[float, float, float, float], area: Any = None) -> list[str]:
+    """WRS-2 tiles (descending, daytime rows) whose nominal footprint overlaps a lon/lat ``bbox`` (RFC 7946
+    form: lon_min > lon_max across 180°), or ``area`` (a shapely geometry in the bbox's unwrapped
+    longitudes, e.g. land polygons) when given; sorted by id."""
+    region, ref = _bbox_area(bbox)
+    region = region if area is None else area
+    lat0, lat1 = region.bounds[1], region.bounds[3]
+    out = []
+    for row in range(1, WRS2_ROWS + 1):
+        lat = wrs2_center(1, row)[1]
+        if not (lat0 - 2 <= lat <= lat1 + 2) or not (WRS2_DESCENDING_ROW - 60 <= row <= WRS2_DESCENDING_ROW + 62):
+            continue
+        margin = 2.5 / max(math.cos(math.radians(lat)), 0.1)
+        for path in range(1, WRS2_PATHS + 1):
+            lon = wrs2_center(path, row)[0]
+            lon = ref + (lon - ref + 180) % 360 - 180
+            if region.bounds[0] - margin <= lon <= region.bounds[2] + margin:
+                tid = wrs2_id(path, row)
+                if _lonlat_near(wrs2_footprint(tid), ref).intersection(region).area > 0:
+                    out.append(tid)
+    return sorted(out, key=int)
+
+
+def mgrs_tiles_over(bbox: tuple[float, float, float, float], area: Any = None) -> list[str]:
+    """Sentinel-2 MGRS tiles overlapping a lon/lat ``bbox`` (or ``area``, as :func:`wrs2_tiles_over`): the
+    100 km squares of every UTM zone across it, lettered as :func:`mgrs_footprint` reads them (each name
+    checked by reading it back), kept when inside their zone's 6° strip (with S2's overlap) and over the
+    region; sorted."""
+    from pyproj import Transformer
+
+    from .geo import wrap_lon
+
+    region, ref = _bbox_area(bbox)
+    region = region if area is None else area
+    x0, y0, x1, y1 = region.bounds
+    zones = {int((wrap_lon(lon) + 180) // 6) % 60 + 1 for lon in [x0 + (x1 - x0) * i / 20 for i in range(21)]}
+    out = set()
+    for zone in zones:
+        south = (y0 + y1) / 2 < 0
+        crs = f"EPSG:{(32700 if south else 32600) + zone}"
+        t = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        lons = [wrap_lon(x0 + (x1 - x0) * i / 20) for i in range(21)]
+        lats = [y0 + (y1 - y0) * j / 20 for j in range(21)]
+        es, ns = t.transform([a for a in lons for _ in lats], [b for _ in lons for b in lats])
+        central = zone * 6 - 183
+        strip = geom.box(central - 3.0, -80, central + 3.0, 84, "EPSG:4326")
+        for ei in range(1, 9):  # 100 km columns 100-900 km
+            for ni in range(int(min(ns) // 100_000) - 1, int(max(ns) // 100_000) + 2):
+                sq = geom.box(ei * 100_000.0, ni * 100_000.0 - 9_800.0, ei * 100_000.0 + S2_TILE_M,
+                              (ni + 1) * 100_000.0, crs)
+                if _lonlat_near(sq, central).intersection(strip.geom).area <= 0.01:
+                    continue  # outside the zone's strip: no S2 tile there
+                lon_c, lat_c = sq.centroid.to_crs("EPSG:4326").coords[0]
+                band = MGRS_BANDS[min(max(int((lat_c + 80) // 8), 0), len(MGRS_BANDS) - 1)]
+                col = MGRS_LETTERS[ei - 1 + 8 * ((zone - 1) % 3)]
+                row = MGRS_ROW_LETTERS[(ni % 20 + (5 if zone % 2 == 0 else 0)) % 20]
+                name = f"{zone:02d}{band}{col}{row}"
+                try:
+                    ok = mgrs_footprint(name).boundingbox[:4] == sq.boundingbox[:4]
+                except TileError:
+                    ok = False
+                if ok and _lonlat_near(sq, ref).intersection(region).area > 0:
+                    out.add(name)
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -187,12 +187,15 @@ def _validated(path: Path, features: list[tuple[object, object]], crs: CRS | Non
 
 
 def zone_masks(zones: list[Zone], grid: Grid, window: Window | None = None) -> dict[str, np.ndarray]:
-    """Boolean mask of each zone on ``grid`` or on one window of it (pixel centres inside)."""
+    """Boolean mask of each zone on ``grid`` or on one window of it (pixel centres inside). On a lon/lat
+    grid past 180° the zones (given in -180..180) are placed with copies shifted by 360° (eo4dm_helpers.geo)."""
+    from .geo import on_grid_lons
+
     win = window or Window(0, 0, grid.width, grid.height)
     tr = window_transform(win, Affine(*grid.transform))
     out = {}
     for z in zones:
-        g = reproject(z.geometry, "EPSG:4326", grid.crs)
+        g = on_grid_lons(reproject(z.geometry, "EPSG:4326", grid.crs), grid)
         out[z.name] = rasterize([(mapping(g), 1)], out_shape=(int(win.height), int(win.width)), transform=tr,
                                 fill=0, dtype="uint8").astype(bool)
     return out

@@ -37,7 +37,13 @@ def territory_region(cfg: Config) -> tuple[ee.Geometry, str]:
         feats = data.get("features", [data]) if data.get("type") == "FeatureCollection" else [data]
         parts = [ee.Feature(ee.Geometry(f.get("geometry", f), "EPSG:4326", False)) for f in feats]
         return ee.FeatureCollection(parts).geometry(), str(outline)
-    return ee.Geometry.Rectangle(list(cfg.territory.bbox), "EPSG:4326", False), f"bbox {list(cfg.territory.bbox)}"
+    from ..geo import split
+
+    bbox = cfg.territory.lonlat  # cut at 180°: never the complement of the territory (eo4dm_helpers.geo)
+    boxes = [ee.Geometry.Rectangle(list(b), "EPSG:4326", False) for b in split(bbox)]
+    region = boxes[0] if len(boxes) == 1 else ee.Geometry.MultiPolygon([b.coordinates() for b in boxes],
+                                                                       "EPSG:4326", False)
+    return region, f"bbox {[round(v, 6) for v in bbox]}"
 
 
 def discovery_graph(region: ee.Geometry, start: date, end: date) -> ee.Dictionary:

@@ -80,8 +80,26 @@ def utc_window(first: date, last: date, tz: str) -> tuple[str, str]:
 
 
 def grid_region(grid: Grid) -> ee.Geometry:
-    """The grid's bounds as a planar rectangle in the grid's CRS."""
+    """The grid's bounds as a planar rectangle in the grid's CRS; a lon/lat grid past 180° as the two
+    rectangles either side of it, inside -180..180 (eo4dm_helpers.geo: never the territory's complement)."""
+    from ..geo import grid_crosses, split, wrapped
+
+    if grid_crosses(grid):
+        return ee.Geometry.MultiPolygon([ee.Geometry.Rectangle(list(b), "EPSG:4326", False).coordinates()
+                                         for b in split(wrapped(grid.bounds))], "EPSG:4326", False)
     return ee.Geometry.Rectangle(list(grid.bounds), grid.crs, False)
+
+
+def export_region(grid: Grid) -> ee.Geometry:
+    """The region of an export on ``grid``: :func:`grid_region`, except for a lon/lat grid past 180°, whose
+    region is the rectangle (0, 0)-(width, height) in the grid's own pixel projection (crs + transform), so
+    its extent is read in the export's projection and never wraps to a 360°-wide box."""
+    from ..geo import grid_crosses
+
+    if grid_crosses(grid):
+        return ee.Geometry.Rectangle([0, 0, grid.width, grid.height], ee.Projection(grid.crs, list(grid.transform)),
+                                     False)
+    return grid_region(grid)
 
 
 def _active(periods: tuple[SensorPeriod, ...], first: date, last: date) -> list[tuple[SensorPeriod, date, date]]:
@@ -364,6 +382,6 @@ def export_params(image: ee.Image, grid: Grid, description: str) -> dict:
         "description": description,
         "crs": grid.crs,
         "crsTransform": list(grid.transform),
-        "region": grid_region(grid),
+        "region": export_region(grid),
         "maxPixels": 1e10,  # EO4DM uses 1e10; the default 1e8 is below a 10 m tile (DOMAIN.md §5.5)
     }
