@@ -62,7 +62,7 @@ def _boundary(path: Path) -> tuple[geo.BBox, Any]:
     if not parts:
         raise UsageError(f"--boundary: {path} holds no polygon")
     x0, y0, x1, y1 = unary_union(parts).bounds
-    if not (-180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+    if not (x0 >= -180 and x1 <= 180 and y0 >= -90 and y1 <= 90):
         raise UsageError(f"--boundary: {path}: coordinates outside lon/lat ranges (give it in EPSG:4326, -180..180)")
     if x1 - x0 > 180:  # the polygons sit on both sides of 180°: unwrap the western ones
         from shapely import affinity
@@ -126,14 +126,15 @@ def build(name: str, code: str, timezone: str, bbox: geo.BBox, *, area: Any = No
                 raise UsageError(f"--tiles: {exc}") from None
         far = [t for t in ids if t not in found]
         if far:
-            raise UsageError(f"--tiles: {', '.join(far)} not over the territory (the tile model finds {', '.join(found)})")
+            raise UsageError(f"--tiles: {', '.join(far)} not over the territory (the tile model finds "
+                             f"{', '.join(found)})")
     else:
         ids = found
     lines += ["local_chain:", f"  enabled: {'true' if local_chain else 'false'}"]
     if local_chain:
         mgrs = T.mgrs_tiles_over(bbox, area)
-        lines += [f"  # Landsat WRS-2 tiles: {'those given, of' if tiles else 'all'} the {len(found)} that the WRS-2 model "
-                  f"finds over the {'boundary' if area is not None else 'bbox'}:"]
+        lines += [f"  # Landsat WRS-2 tiles: {'those given, of' if tiles else 'all'} the {len(found)} that the WRS-2 "
+                  f"model finds over the {'boundary' if area is not None else 'bbox'}:"]
         lines += [f"  #   {', '.join(found[i:i + 12])}" for i in range(0, len(found), 12)]
         lines += ["  # each with its 10 m grid (the nominal scene's bounds in the UTM zone of its centre, snapped to",
                   "  # 10 m) and the Sentinel-2 MGRS tiles over it (eo4dm_helpers.territory_tiles.local_tiles). Delete",
@@ -183,8 +184,10 @@ def new_territory(argv: Sequence[str]) -> int:
                                    "territory)")
     p.add_argument("--local-chain", action=argparse.BooleanOptionalAction, default=True,
                    help="write the 10 m chain's tiles (default) or disable the chain")
-    p.add_argument("--zones", help="zone layer path as written in the file (default ../data/zones/<name>_zones.geojson)")
-    p.add_argument("--zone-name-field", default="name", help="zone name attribute (EO4DM KEY_STATS), default %(default)s")
+    p.add_argument("--zones", help="zone layer path as written in the file (default "
+                                   "../data/zones/<name>_zones.geojson)")
+    p.add_argument("--zone-name-field", default="name",
+                   help="zone name attribute (EO4DM KEY_STATS), default %(default)s")
     p.add_argument("--out", type=Path, help="parameter file to write, default params/<name>.yaml")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     a = p.parse_args(list(argv))

@@ -518,7 +518,7 @@ def _check(obj: Any, p: str) -> None:
                 _fail(p, "bbox", f"must be [x_min, y_min, x_max, y_max] in {obj.bbox_crs} with min < max, "
                       f"got {list(obj.bbox)}")
             try:
-                obj.lonlat
+                _ = obj.lonlat
             except Exception:
                 _fail(p, "bbox_crs", f"unknown CRS {obj.bbox_crs!r}, or the bbox is outside its area (e.g. EPSG:32758)")
         try:

@@ -145,7 +145,8 @@ def tile_grid(footprint: geom.Geometry, resolution: float = RESOLUTION) -> Grid:
 def s2_tiles_over(footprint: geom.Geometry, mgrs: Iterable[str]) -> tuple[str, ...]:
     """The MGRS tiles among ``mgrs`` that overlap ``footprint`` (by a positive area), sorted. Compared in
     the footprint's UTM zone, so tiles on either side of the 180° meridian (zones 60 and 1) compare too."""
-    return tuple(sorted(m for m in set(mgrs) if footprint.intersection(mgrs_footprint(m).to_crs(footprint.crs)).area > 0))
+    return tuple(sorted(m for m in set(mgrs)
+                        if footprint.intersection(mgrs_footprint(m).to_crs(footprint.crs)).area > 0))
 
 
 def local_tiles(wrs2: Sequence[str], mgrs: Sequence[str], resolution: float = RESOLUTION) -> tuple[LocalTile, ...]:

@@ -219,14 +219,31 @@ def _composites(cfg) -> None:
             write_raster(p.path, [band, np.full_like(band, 3.0)], ["value", "count"], g, {})
 
 
+@pytest.fixture(scope="module")
+def drought_runs(tmp_path_factory):
+    """``run_all.py --mode drought`` on the small archive of each territory, the four run side by side
+    (each is mostly its notebook kernels): ``{name: (cfg, zone names, completed process)}``."""
+    runs = {}
+    for name in TERRITORIES:
+        tmp = tmp_path_factory.mktemp(name)
+        params, zone_names = _small(name, tmp)
+        cfg = load_config(params)
+        _composites(cfg)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--mode",
+                                 "drought", "--dekad", DEKAD.label], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)
+        runs[name] = (cfg, zone_names, proc)
+    out = {}
+    for name, (cfg, zone_names, proc) in runs.items():
+        _, err = proc.communicate(timeout=600)
+        out[name] = (cfg, zone_names, proc.returncode, err)
+    return out
+
+
 @pytest.mark.parametrize("name", list(TERRITORIES))
-def test_drought_mode_and_bulletin_of_a_small_archive(name, tmp_path):
-    params, zone_names = _small(name, tmp_path)
-    cfg = load_config(params)
-    _composites(cfg)
-    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--mode", "drought",
-                          "--dekad", DEKAD.label], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
+def test_drought_mode_and_bulletin_of_a_small_archive(name, drought_runs):
+    cfg, zone_names, code, err = drought_runs[name]
+    assert code == 0, err[-3000:]
     stats = (cfg.paths.archive / "stats" / DEKAD.label / "zones.csv").read_text(encoding="utf-8")
     for z in zone_names:  # both zones (for Fiji: each side of 180°) have VHI statistics over their pixels
         rows = [r for r in stats.splitlines() if z in r and ",VHI," in r]
@@ -264,7 +281,8 @@ def test_console_script_writes_a_file_that_loads_and_never_overwrites(tmp_path, 
     for bad, msg in ((["--timezone", "Pacific/Nowhere", "--bbox", "166.5", "-20.3", "170.3", "-13.05"], "--timezone"),
                      (["--timezone", "UTC", "--bbox", "1", "2", "3"], "--bbox"),
                      (["--timezone", "UTC", "--bbox", "166.5", "-13", "170.3", "-20"], "--bbox"),
-                     (["--timezone", "UTC", "--bbox", "166.5", "-20.3", "170.3", "-13.05", "--tiles", "58KEB"], "--tiles"),
+                     (["--timezone", "UTC", "--bbox", "166.5", "-20.3", "170.3", "-13.05", "--tiles", "58KEB"],
+                      "--tiles"),
                      (["--timezone", "UTC", "--bbox", "166.5", "-20.3", "170.3", "-13.05", "--tiles", "82075"],
                       "not over the territory")):
         r = _eo4dm(*base, *bad)
