@@ -150,22 +150,22 @@ def dekad_of(instant: datetime, tz: str, dating: str = "scene") -> Dekad:
     return Dekad.containing(acquisition_day(instant, tz, dating=dating))
 
 
-DATINGS = ("scene", "daily")
+DATINGS = ("scene", "product_day")
 
 
 def _zone(tz: str, dating: str) -> ZoneInfo:
     if dating == "scene":
         return ZoneInfo(tz)
-    if dating == "daily":
+    if dating == "product_day":
         # DOMAIN.md §3.4: daily gridded products are stamped 00:00 UTC of their product day, so the
         # product day is the UTC day, in every time zone (UTC−10 Tahiti as UTC+12 Fiji).
         return ZoneInfo("UTC")
-    raise DekadError(f"unknown dating {dating!r} (expected 'scene' or 'daily', products.Product.dating)")
+    raise DekadError(f"unknown dating {dating!r} (expected 'scene' or 'product_day', products.Product.dating)")
 
 
 def acquisition_day(instant: datetime, tz: str, *, dating: str) -> date:
     """The day an acquisition belongs to: a scene's local date in ``tz`` (``dating="scene"``) or a daily
-    product's UTC product day (``"daily"``, ``products.Product.dating``). Naive datetimes are UTC."""
+    product's UTC product day (``"product_day"``, ``products.Product.dating``). Naive datetimes are UTC."""
     return local_date(instant, _zone(tz, dating).key)
 
 

@@ -47,15 +47,15 @@ def _utc(y, m, d, h=0, mi=0):
 @pytest.mark.parametrize("day", DAYS)
 def test_daily_product_stamped_midnight_utc_is_binned_on_its_product_day(tz, day):
     stamp = datetime.combine(day, datetime.min.time(), UTC)  # system:time_start of product day ``day``
-    assert acquisition_day(stamp, tz, dating="daily") == day
-    assert dekad_of(stamp, tz, "daily") == Dekad.containing(day)
+    assert acquisition_day(stamp, tz, dating="product_day") == day
+    assert dekad_of(stamp, tz, "product_day") == Dekad.containing(day)
 
 
 def test_the_old_local_date_put_tahiti_daily_products_one_day_early():
     # what the issue reports: 00:00 UTC of the 11th is 14:00 on the 10th in Tahiti (UTC−10)
     assert local_date(_utc(2024, 3, 11), "Pacific/Tahiti") == date(2024, 3, 10)
     assert dekad_of(_utc(2024, 3, 11), "Pacific/Tahiti").label == "2024-03-D1"
-    assert dekad_of(_utc(2024, 3, 11), "Pacific/Tahiti", "daily").label == "2024-03-D2"
+    assert dekad_of(_utc(2024, 3, 11), "Pacific/Tahiti", "product_day").label == "2024-03-D2"
 
 
 @pytest.mark.parametrize("stamp, tz, expected", [
@@ -73,7 +73,7 @@ def test_the_old_local_date_put_tahiti_daily_products_one_day_early():
 def test_scene_is_binned_on_its_local_acquisition_date(stamp, tz, expected):
     assert acquisition_day(stamp, tz, dating="scene") == expected
     assert dekad_of(stamp, tz) == Dekad.containing(expected)
-    assert acquisition_day(stamp, tz, dating="daily") == stamp.date()  # a daily product: its UTC day
+    assert acquisition_day(stamp, tz, dating="product_day") == stamp.date()  # a daily product: its UTC day
 
 
 @pytest.mark.parametrize("dekad, tz, scene_window", [
@@ -90,11 +90,11 @@ def test_windows_daily_products_at_utc_midnights_scenes_at_local_midnights(dekad
     assert acquisition_window(d.start, d.end, tz, dating="scene") == scene_window
     daily = (datetime.combine(d.start, datetime.min.time(), UTC),
              datetime.combine(d.end + timedelta(days=1), datetime.min.time(), UTC))
-    assert acquisition_window(d.start, d.end, tz, dating="daily") == daily == d.utc_bounds(tz, "daily")
+    assert acquisition_window(d.start, d.end, tz, dating="product_day") == daily == d.utc_bounds(tz, "product_day")
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("dating", ["scene", "daily"])
+@pytest.mark.parametrize("dating", ["scene", "product_day"])
 def test_window_holds_exactly_the_acquisitions_of_its_days(tz, dating):
     """Every half hour of Dec 2020 - Jan 2021 (Fiji's DST season): inside the window iff its day is."""
     first, last = date(2021, 1, 1), date(2021, 1, 10)
@@ -113,7 +113,7 @@ def test_unknown_dating_is_one_clear_error():
 def test_the_products_spec_says_which_products_are_daily():
     daily = {p.key for ps in (*P.MEDIUM_RES_NDWI.values(), *P.MEDIUM_RES_LST.values()) for p in ps}
     assert daily == {"MOD09GA", "MOD11A1", "MYD11A1", "VNP09GA", "VNP21A1D"}
-    assert all(P.PRODUCTS[k].dating == "daily" for k in daily)
+    assert all(P.PRODUCTS[k].dating == "product_day" for k in daily)
     assert all(p.dating == "scene" for ps in P.HIGH_RES.values() for p in ps)  # S2, L7, L8, L9
     assert P.SL_2_LST.dating == "scene"  # per-acquisition swaths (see products.py)
 
@@ -241,3 +241,46 @@ def test_scene_dates_are_local_in_tahiti_and_noumea(tmp_path):
     noumea = replace(cfg, territory=replace(cfg.territory, timezone="Pacific/Noumea"))
     assert scene_dates(noumea, "S2", date(2024, 3, 1), date(2024, 3, 10)) == []
     assert scene_dates(noumea, "S2", date(2024, 3, 11), date(2024, 3, 20)) == [date(2024, 3, 11)]
+
+
+# --------------------------------------------------------------------------------------------
+# Real MODIS files: their ECS metadata say which UTC days a gridded product holds
+# --------------------------------------------------------------------------------------------
+from .conftest import REALDATA, realdata  # noqa: E402
+
+_MODIS_FILES = [pytest.param(key, REALDATA / rel, marks=realdata(REALDATA / rel), id=key) for key, rel in (
+    ("MOD09A1", "MODIStsp/inst/testdata/MOD09A1.A2017193.h18v04.006.2017202035302.hdf"),
+    ("MOD11B2", "MODIStsp/inst/testdata/MOD11B2.A2017001.h14v04.006.2017013155631.hdf"),
+    ("MOD13A2", "modape/tests/data/init/MOD13A2.A2025001.h18v09.061.2025022080611.hdf"),
+)]
+
+
+def _ecs_range(path: Path) -> tuple[datetime, datetime]:
+    """RANGEBEGINNING/ENDING DATE and TIME of the file's ECS core metadata (UTC)."""
+    sd_mod = pytest.importorskip("pyhdf.SD", reason="pyhdf (HDF4) is not installed: pip install pyhdf")
+    sd = sd_mod.SD(str(path))
+    try:
+        core = " ".join(str(v) for k, v in sd.attributes().items() if k.endswith("CoreMetadata.0"))
+    finally:
+        sd.end()
+
+    def value(key: str) -> str:
+        return re.search(key + r'.*?VALUE\s*=\s*"([^"]+)"', core, re.S).group(1)
+
+    return tuple(datetime.fromisoformat(f"{value(f'RANGE{e}DATE')}T{value(f'RANGE{e}TIME')}").replace(tzinfo=UTC)
+                 for e in ("BEGINNING", "ENDING"))
+
+
+@pytest.mark.parametrize("key, path", _MODIS_FILES)
+def test_real_modis_product_period_is_whole_utc_days_as_product_day_dating_says(key, path):
+    begin, end = _ecs_range(path)
+    spec = P.VALIDATION_PRODUCTS[key]
+    year, doy = (int(x) for x in re.search(r"\.A(\d{4})(\d{3})\.", path.name).groups())
+    product_day = date(year, 1, 1) + timedelta(days=doy - 1)  # the file name's A<YYYYDDD>
+    assert spec.dating == "product_day"
+    for tz in ZONES:
+        assert acquisition_day(begin, tz, dating=spec.dating) == product_day
+        lo, hi = acquisition_window(begin.date(), end.date(), tz, dating=spec.dating)
+        assert (lo, hi) == (begin, end + timedelta(seconds=1)), tz  # [first 00:00 UTC, last 23:59:59 UTC]
+    # a local-midnight (scene) window in Tahiti would miss the product's first 10 hours
+    assert acquisition_window(begin.date(), end.date(), "Pacific/Tahiti", dating="scene")[0] > begin

@@ -112,7 +112,7 @@ def search_for(cfg: Config, product: str, bbox: tuple[float, float, float, float
     assert src is not None
     pa = assets_of(cfg, product)
     lo, hi = utc_window(cfg.timezone, first, last, product)
-    days = (f"product days {first} to {last} (UTC)" if dating_of(product) == "daily"
+    days = (f"product days {first} to {last} (UTC)" if dating_of(product) == "product_day"
             else f"local dates {first} to {last} ({cfg.timezone})")
     return StacSearch(product, src.url, pa.collection, bbox, lo, hi, pa.platforms, f"{purpose}, {days}")
 
