@@ -24,10 +24,9 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -256,19 +255,17 @@ def _local_period(cfg: Config, sensor: str) -> SensorPeriod:
 
 def scene_dates(cfg: Config, sensor: str, start: date, end: date) -> list[date]:
     """Local dates (DOMAIN.md §3.4) of ``sensor``'s scenes in [start, end] within its validity period."""
-    from .dekads import local_date
+    from .dekads import acquisition_day, acquisition_window
     from .local.scenes import list_scenes
 
     if cfg.paths.scenes is None:
         raise CalibrationError("paths.scenes is required: the pairs are read from the local scene store")
     period = _local_period(cfg, sensor)
-    z = ZoneInfo(cfg.timezone)  # [local midnight of start, local midnight after end) in UTC (DOMAIN.md §3.4)
-    lo = datetime.combine(start, time(0), z).astimezone(UTC)
-    hi = datetime.combine(end + timedelta(days=1), time(0), z).astimezone(UTC)
     out = set()
     for prod in P.HIGH_RES[sensor]:
+        lo, hi = acquisition_window(start, end, cfg.timezone, dating=prod.dating)  # local dates (DOMAIN.md §3.4)
         for s in list_scenes(cfg.paths.scenes, prod.collection, lo, hi):
-            d = local_date(s.time_start, cfg.timezone)
+            d = acquisition_day(s.time_start, cfg.timezone, dating=prod.dating)
             if start <= d <= end and period.covers(d):
                 out.add(d)
     return sorted(out)

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from . import products as P
 from .composites import Composite, Observation, choose_window, composite, local_dekad_composite, write_composite
 from .config import Config, LocalTile, SensorPeriod
-from .dekads import Dekad, local_date, month_ndays, widened_window
+from .dekads import Dekad, acquisition_day, acquisition_window, month_ndays, widened_window
 from .local.highres import Staged, preprocess_highres, stage_highres
 from .local.land import LandMask
 from .local.preprocess import Dropped, Processed, land_mask, preprocess_medium
@@ -62,14 +61,6 @@ def sensor_for(periods: tuple[SensorPeriod, ...], day: date) -> str | None:
     return None
 
 
-def _utc_window(cfg: Config, first: date, last: date) -> tuple[datetime, datetime]:
-    """[local midnight of ``first``, local midnight after ``last``) in UTC (DOMAIN.md §3.4)."""
-    z = ZoneInfo(cfg.timezone)
-    lo = datetime.combine(first, time(0), z).astimezone(UTC)
-    hi = datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC)
-    return lo, hi
-
-
 # --------------------------------------------------------------------------------------------
 # Global chain (MODIS / VIIRS)
 # --------------------------------------------------------------------------------------------
@@ -80,14 +71,15 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
     if root is None:
         raise ValueError("paths.scenes is required with the local backend")
     land = land_mask(root, grid) if land is None else land
-    lo, hi = _utc_window(cfg, first, last)
     by_day: dict[tuple[str, date], list] = {}
     avail = Availability()
     for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors, P.LST_SOURCES)):
         for name in {s.name for s in sensors}:
             for prod in table[name]:
+                # daily products by product day, in every time zone (DOMAIN.md §3.4, products.Product.dating)
+                lo, hi = acquisition_window(first, last, cfg.timezone, dating=prod.dating)
                 for s in _medium_scenes(cfg, prod, lo, hi):
-                    d = local_date(s.time_start, cfg.timezone)
+                    d = acquisition_day(s.time_start, cfg.timezone, dating=prod.dating)
                     if sensor_for(sensors, d) != name:
                         continue
                     by_day.setdefault((prod.key, d), []).append(s)
@@ -178,13 +170,13 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
         land = land_mask(root, tile.grid)
     mask = land if isinstance(land, LandMask) else LandMask(tile.grid, array=land)
     first, last = local_window(dekad)
-    lo, hi = _utc_window(cfg, first, last)
     avail = Availability()
     out: list[Staged | Processed] = []
     for period in lc.sensors:
         if period.name not in sensors:
             continue
         for prod in P.HIGH_RES[period.name]:
+            lo, hi = acquisition_window(first, last, cfg.timezone, dating=prod.dating)  # local dates (§3.4)
             if lc.source == "stac":  # scenes from the STAC catalogue, read by dask chunks (issue #10)
                 from .stac.loader import highres_scenes as stac_scenes
 
@@ -195,7 +187,7 @@ def highres_scenes(cfg: Config, tile: LocalTile, dekad: Dekad, sensors: tuple[st
                 found = [s for s in found if str(s.properties.get("MGRS_TILE", "")) in tile.s2_tiles
                          or "MGRS_TILE" not in s.properties]
             for s in found:
-                d = local_date(s.time_start, cfg.timezone)
+                d = acquisition_day(s.time_start, cfg.timezone, dating=prod.dating)
                 if not period.covers(d):
                     continue
                 avail.found[prod.key] += 1

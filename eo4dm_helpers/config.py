@@ -333,7 +333,7 @@ class Config:
 
     @property
     def timezone(self) -> str:
-        """Time zone used to bin acquisitions into dekads (DOMAIN.md §3.4)."""
+        """Time zone used to bin scenes into dekads (DOMAIN.md §3.4; daily products: their UTC product day)."""
         return self.territory.timezone if self.binning == "local" else "UTC"
 
     def today(self) -> date:

@@ -1,8 +1,10 @@
 """Dekad arithmetic: D1 = days 1-10, D2 = 11-20, D3 = 21 to month end (DOMAIN.md §1.5, §3.1).
 
-A dekad is labelled ``YYYY-MM-Dn`` (e.g. ``2026-11-D2``). Acquisitions are binned by the
-territory's *local* calendar date (DOMAIN.md §3.4: New Caledonia is UTC+11, so a scene stamped
-23:30 UTC on the 10th belongs to the 11th); ``binning="utc"`` reproduces EO4DM (§1.10 item 6).
+A dekad is labelled ``YYYY-MM-Dn`` (e.g. ``2026-11-D2``). Scenes (Sentinel-2, Landsat) are binned by
+the territory's *local* calendar date (DOMAIN.md §3.4: New Caledonia is UTC+11, so a scene stamped
+23:30 UTC on the 10th belongs to the 11th); daily MODIS/VIIRS products by their product day, the UTC
+day of their 00:00 UTC stamp, in every time zone (DOMAIN.md §3.4). ``binning="utc"`` reproduces EO4DM
+(§1.10 item 6). :func:`acquisition_day` and :func:`acquisition_window` are the one place that says so.
 """
 
 from __future__ import annotations
@@ -104,15 +106,13 @@ class Dekad:
     def same_dekad_in(self, year: int) -> Dekad:
         return Dekad(year, self.month, self.index)
 
-    def utc_bounds(self, tz: str = "UTC") -> tuple[datetime, datetime]:
-        """[start, end) as aware UTC datetimes for the dekad's local days in time zone ``tz``.
+    def utc_bounds(self, tz: str = "UTC", dating: str = "scene") -> tuple[datetime, datetime]:
+        """[start, end) as aware UTC datetimes holding the dekad's acquisitions (:func:`acquisition_window`).
 
-        2024-03-D2 in Pacific/Noumea gives 2024-03-10T13:00Z .. 2024-03-20T13:00Z.
+        2024-03-D2 in Pacific/Noumea gives 2024-03-10T13:00Z .. 2024-03-20T13:00Z for scenes and
+        2024-03-11T00:00Z .. 2024-03-21T00:00Z for daily products.
         """
-        zone = ZoneInfo(tz)
-        lo = datetime.combine(self.start, time(0), zone).astimezone(UTC)
-        hi = datetime.combine(self.end + timedelta(days=1), time(0), zone).astimezone(UTC)
-        return lo, hi
+        return acquisition_window(self.start, self.end, tz, dating=dating)
 
 
 def dekad_range(first: Dekad, last: Dekad) -> list[Dekad]:
@@ -145,9 +145,42 @@ def local_date(instant: datetime, tz: str) -> date:
     return instant.astimezone(ZoneInfo(tz)).date()
 
 
-def dekad_of(instant: datetime, tz: str) -> Dekad:
-    """Dekad an acquisition belongs to, binned by its local date in ``tz``."""
-    return Dekad.containing(local_date(instant, tz))
+def dekad_of(instant: datetime, tz: str, dating: str = "scene") -> Dekad:
+    """Dekad an acquisition belongs to (:func:`acquisition_day`)."""
+    return Dekad.containing(acquisition_day(instant, tz, dating=dating))
+
+
+DATINGS = ("scene", "product_day")
+
+
+def _zone(tz: str, dating: str) -> ZoneInfo:
+    if dating == "scene":
+        return ZoneInfo(tz)
+    if dating == "product_day":
+        # DOMAIN.md §3.4: daily gridded products are stamped 00:00 UTC of their product day, so the
+        # product day is the UTC day, in every time zone (UTC−10 Tahiti as UTC+12 Fiji).
+        return ZoneInfo("UTC")
+    raise DekadError(f"unknown dating {dating!r} (expected 'scene' or 'product_day', products.Product.dating)")
+
+
+def acquisition_day(instant: datetime, tz: str, *, dating: str) -> date:
+    """The day an acquisition belongs to: a scene's local date in ``tz`` (``dating="scene"``) or a daily
+    product's UTC product day (``"product_day"``, ``products.Product.dating``). Naive datetimes are UTC."""
+    return local_date(instant, _zone(tz, dating).key)
+
+
+def acquisition_window(first: date, last: date, tz: str, *, dating: str) -> tuple[datetime, datetime]:
+    """[lo, hi) in aware UTC datetimes holding exactly the acquisitions whose :func:`acquisition_day`
+    is in [first, last]: local midnights in ``tz`` for scenes, 00:00 UTC for daily products."""
+    zone = _zone(tz, dating)
+    lo = datetime.combine(first, time(0), zone).astimezone(UTC)
+    hi = datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return lo, hi
+
+
+def iso_utc(t: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (Earth Engine ``filterDate``, STAC ``datetime``)."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def month_ndays(year: int, month: int) -> int:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Literal
+
+Dating = Literal["scene", "product_day"]
+"""How an acquisition is dated: "scene" by its local acquisition date, "product_day" by its UTC product day."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,6 +110,10 @@ class Product:
     lst_max_c: float | None = None  # physically impossible LST above this (°C) is masked
     cloud_layer: bool = False  # clouds from a separate layer (s2cloudless or Cloud Score+, DOMAIN.md §1.4, §5.2)
     scene_nan_score: bool = False  # scenes with too much land masked are dropped (DOMAIN.md §1.4: Landsat only)
+    # Which day an acquisition belongs to (``dekads.acquisition_day``): "scene" = its local date in the
+    # territory's time zone (S2/Landsat, DOMAIN.md §3.4); "product_day" = the UTC day of the product, for
+    # gridded MODIS/VIIRS products stamped 00:00 UTC of their product day (DOMAIN.md §3.4, §4.4, §4.5).
+    dating: Dating = "scene"
 
     def rules_for(self, index: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.indices is None or index in r.indices)
@@ -247,6 +255,9 @@ MOD09GA = Product(
     collection="MODIS/061/MOD09GA",  # DOMAIN.md §1.3, §4.4 (Terra only: Aqua has strip lines)
     sensor="MODIS",
     start=date(2000, 2, 24),
+    # Daily L2G tile product: system:time_start is 00:00 UTC of its product day, the "A<YYYYDDD>" of the
+    # file name (DOMAIN.md §3.4, §4.4; catalog "Cadence 1 Day", availability "2000-02-24T00:00:00Z")
+    dating="product_day",
     bands=("sur_refl_b01", "sur_refl_b02", "sur_refl_b06", "state_1km", "QC_500m"),
     reflectance_bands=("sur_refl_b01", "sur_refl_b02", "sur_refl_b06"),
     scale=1e-4,  # DOMAIN.md §4.4
@@ -271,6 +282,7 @@ MOD11A1 = Product(
     collection="MODIS/061/MOD11A1",  # DOMAIN.md §1.3, §4.4
     sensor="MODIS",
     start=date(2000, 2, 24),
+    dating="product_day",  # daily 1 km tile product stamped 00:00 UTC of its day (DOMAIN.md §3.4, §4.4)
     bands=("LST_Day_1km", "QC_Day"),
     # DOMAIN.md §4.4: LST_Day_1km scale 0.02 K; °C = DN·0.02 − 273.15
     indices=(Linear("LST", "LST_Day_1km", 0.02, -273.15),),
@@ -289,6 +301,7 @@ VNP09GA = Product(
     collection="NASA/VIIRS/002/VNP09GA",  # DOMAIN.md §4.5, §1.10 item 2 (v001 deprecated)
     sensor="VIIRS",
     start=date(2012, 1, 19),
+    dating="product_day",  # daily tile product stamped 00:00 UTC of its day (DOMAIN.md §3.4, §4.5)
     bands=("I1", "I2", "I3", "QF1", "QF2", "QF4", "QF7"),
     # DOMAIN.md §4.5: "The band scale factors are already applied" in v002 → no scale, no -28672 fill test.
     reflectance_bands=("I1", "I2", "I3"),
@@ -311,6 +324,7 @@ VNP21A1D = Product(
     collection="NASA/VIIRS/002/VNP21A1D",  # DOMAIN.md §4.5
     sensor="VIIRS",
     start=date(2012, 1, 19),
+    dating="product_day",  # daily tile product stamped 00:00 UTC of its day (DOMAIN.md §3.4, §4.5)
     bands=("LST_1KM", "QC"),
     indices=(Linear("LST", "LST_1KM", 1.0, -273.15),),  # DOMAIN.md §4.5: Kelvin, no scale
     rules=(
@@ -332,6 +346,12 @@ SL_2_LST = Product(
     collection="SENTINEL-3/SL_2_LST",  # product type, not an Earth Engine collection ID
     sensor="SLSTR",
     start=date(2017, 7, 5),  # DOMAIN.md §4.6: operational S3A 2017-07-05, S3B 2018-11-17
+    # Per-acquisition swaths stamped with their sensing time, not daily products: dated like scenes, by the
+    # local date of the acquisition (DOMAIN.md §3.4), the solar day of the ~10:00 local pass. The NDWI it
+    # meets in the common mask (DOMAIN.md §1.3) is then the same local day's VIIRS NDWI: VNP09GA's ~13:30
+    # local pass falls inside its own UTC product day from UTC−10 to UTC+12 (derived). (With MODIS Terra
+    # NDWI in UTC+11/+12 the ~10:30 local pass is in the previous product day: one day apart there.)
+    dating="scene",
     bands=("LST",),
     indices=(Linear("LST", "LST", 1.0, -273.15),),  # Kelvin → °C
     rules=(ValueNotIn("LST", (0,), "outside the swath or flagged on it (eo4dm_helpers.stac.slstr)"),),
@@ -404,6 +424,9 @@ MOD09A1 = Product(
     collection="MOD09A1.006",
     sensor="MODIS",
     start=date(2000, 2, 18),
+    # gridded composite of whole UTC days: its file's ECS metadata RANGEBEGINNINGTIME 00:00:00 and
+    # RANGEENDINGTIME 23:59:59 (as MOD11B2's and MOD13A2's, tests/test_product_day.py)
+    dating="product_day",
     bands=("sur_refl_b02", "sur_refl_b06", "sur_refl_state_500m", "sur_refl_qc_500m"),
     reflectance_bands=("sur_refl_b02", "sur_refl_b06"),
     scale=1e-4,  # DOMAIN.md §4.4 (SDS scale_factor 0.0001)
@@ -425,6 +448,7 @@ MOD11B2 = Product(
     collection="MOD11B2.006",
     sensor="MODIS",
     start=date(2000, 3, 5),
+    dating="product_day",  # gridded composite of whole UTC days (as MOD09A1)
     bands=("LST_Day_6km", "QC_Day"),
     indices=(Linear("LST", "LST_Day_6km", 0.02, -273.15),),  # DOMAIN.md §4.4: °C = DN·0.02 − 273.15
     rules=(
@@ -442,6 +466,7 @@ MOD13A2 = Product(
     collection="MOD13A2.061",
     sensor="MODIS",
     start=date(2000, 2, 18),
+    dating="product_day",  # gridded composite of whole UTC days (as MOD09A1)
     bands=("1 km 16 days NDVI", "1 km 16 days VI Quality", "1 km 16 days pixel reliability"),
     indices=(Linear("NDVI", "1 km 16 days NDVI", 1e-4, 0.0),),  # DOMAIN.md §4.4: NDVI scale 0.0001
     rules=(
@@ -458,6 +483,7 @@ VNP13A2 = Product(
     collection="VNP13A2.002",
     sensor="VIIRS",
     start=date(2012, 1, 17),
+    dating="product_day",  # gridded composite of whole UTC days (as MOD09A1)
     bands=("1 km 16 days NDVI", "1 km 16 days VI Quality", "1 km 16 days pixel reliability"),
     indices=(Linear("NDVI", "1 km 16 days NDVI", 1e-4, 0.0),),  # dataset scale_factor 0.0001
     rules=(

@@ -482,15 +482,17 @@ def _fill(value: object, ws: Workspace) -> object:
 
 
 def _scene_files(ws: Workspace, collection: str, first: date, last: date) -> list[Path]:
-    """Sidecars of ``collection`` whose local date is in [first, last]."""
+    """Sidecars of ``collection`` whose day (``dekads.acquisition_day``) is in [first, last]."""
+    from . import products as P
     from .config import load_config
-    from .dekads import local_date
+    from .dekads import acquisition_day
     from .local.scenes import _sidecar, collection_dir
 
     tz = load_config(ws.params, check_layers=False).timezone
+    dating = next((p.dating for p in (*P.PRODUCTS.values(), P.SL_2_LST) if p.collection == collection), "scene")
     out = []
     for p in sorted(collection_dir(ws.scenes, collection).glob("*/*.json")):
-        if first <= local_date(_sidecar(p).time_start, tz) <= last:
+        if first <= acquisition_day(_sidecar(p).time_start, tz, dating=dating) <= last:
             out.append(p)
     return out
 

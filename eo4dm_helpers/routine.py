@@ -12,14 +12,13 @@ import errno
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from . import completeness as C
 from . import products as P
 from .config import Config, ConfigError, LocalTile
-from .dekads import Dekad, DekadError, latest_complete_dekad
+from .dekads import Dekad, DekadError, acquisition_day, acquisition_window, latest_complete_dekad
 from .storage import write_text_atomic
 
 # Notebooks of each mode (the routine runs them in this order).
@@ -149,12 +148,6 @@ class Availability:
                  "enough": "yes" if c.enough else "no"} for c in self.counts]
 
 
-def _window_utc(tz: str, first: date, last: date) -> tuple[datetime, datetime]:
-    z = ZoneInfo(tz)
-    return (datetime.combine(first, time(0), z).astimezone(UTC),
-            datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC))
-
-
 @dataclass(frozen=True)
 class _Query:
     product: str
@@ -163,6 +156,10 @@ class _Query:
     first: date
     last: date
     expected: int
+    dating: str = "scene"  # products.Product.dating: which UTC window holds the days [first, last]
+
+    def window(self, tz: str) -> tuple[datetime, datetime]:
+        return acquisition_window(self.first, self.last, tz, dating=self.dating)
 
 
 def count_products(cfg: Config, dekad: Dekad) -> list[ProductCount]:
@@ -178,7 +175,8 @@ def count_products(cfg: Config, dekad: Dekad) -> list[ProductCount]:
         ndwi = sensor_for(cfg.global_chain.ndwi_sensors, dekad.start)
         lst = sensor_for(cfg.global_chain.lst_sensors, dekad.start)
         for prod in (P.MEDIUM_RES_NDWI.get(ndwi or "", ()) + P.LST_SOURCES.get(lst or "", ()))[:2]:
-            queries.append(_Query(prod.key, None, prod.collection, dekad.start, dekad.end, dekad.ndays))
+            queries.append(_Query(prod.key, None, prod.collection, dekad.start, dekad.end, dekad.ndays,
+                                  prod.dating))  # daily products: their product days (DOMAIN.md §3.4)
     if cfg.local_chain.enabled:
         first, last = dekad.start, dekad.end
         names = {s.name for s in cfg.local_chain.sensors if s.start <= last and (s.end is None or s.end >= first)}
@@ -203,7 +201,7 @@ def _count_local(cfg: Config, queries: list[_Query]) -> list[int]:
     by_collection = {p.collection: p.key for p in (*P.PRODUCTS.values(), P.SL_2_LST)}
     out = []
     for q in queries:
-        lo, hi = _window_utc(cfg.timezone, q.first, q.last)
+        lo, hi = q.window(cfg.timezone)
         n = 0
         for c in q.collection.split("+"):
             # STAC sources (issue #10): searched over the tile's grid
@@ -211,7 +209,7 @@ def _count_local(cfg: Config, queries: list[_Query]) -> list[int]:
             if times is None:
                 n += sum(1 for s in list_scenes(cfg.paths.scenes, c, lo, hi) if q.tile is None or over_tile(s, q.tile))
             elif c == P.SL_2_LST.collection:  # SLSTR: days with a granule (several granules a day)
-                n += len({t.astimezone(ZoneInfo(cfg.timezone)).date() for t in times})
+                n += len({acquisition_day(t, cfg.timezone, dating=q.dating) for t in times})
             else:
                 n += len(times)
         out.append(n)
@@ -229,7 +227,7 @@ def _count_ee(cfg: Config, queries: list[_Query]) -> list[int]:
     sizes = []
     for q in queries:
         region = grid_region(q.tile.grid if q.tile else cfg.global_chain.grid)
-        lo, hi = (t.isoformat() for t in _window_utc(cfg.timezone, q.first, q.last))
+        lo, hi = (t.isoformat() for t in q.window(cfg.timezone))
         cols = [s2_scenes(P.S2, region, lo, hi, q.tile.s2_tiles if q.tile else ()) if c == P.S2.collection else
                 ee.ImageCollection(c).filterBounds(region).filterDate(lo, hi) for c in q.collection.split("+")]
         total = cols[0].size()
@@ -269,13 +267,14 @@ def latency_table(cfg: Config, today: date, lookback_days: int = 60) -> list[dic
     else:
         from .local.scenes import list_scenes
 
-        lo, hi = _window_utc(cfg.timezone, today - timedelta(days=lookback_days), today)
         latest = {}
         from .stac.search import scene_times
 
         for p in products:
             times = scene_times(cfg, p.key, today - timedelta(days=lookback_days), today)  # STAC (#10)
             if times is None:
+                lo, hi = acquisition_window(today - timedelta(days=lookback_days), today, cfg.timezone,
+                                            dating=p.dating)
                 times = [s.time_start for s in list_scenes(cfg.paths.scenes, p.collection, lo, hi)]
             latest[p.key] = max(times) if times else None
     rows = []
@@ -283,7 +282,8 @@ def latency_table(cfg: Config, today: date, lookback_days: int = 60) -> list[dic
         t = latest.get(p.key)
         rows.append({"product": p.key, "collection": p.collection,
                      "latest acquisition (UTC)": t.strftime("%Y-%m-%d %H:%M") if t else f"none in {lookback_days} d",
-                     "latency (days)": (today - t.astimezone(ZoneInfo(cfg.timezone)).date()).days if t else None})
+                     "latency (days)": (today - acquisition_day(t, cfg.timezone, dating=p.dating)).days
+                     if t else None})  # a daily product's product day, a scene's local date (§3.4)
     return rows
 
 

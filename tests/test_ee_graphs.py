@@ -117,7 +117,9 @@ def test_land_mask_is_worldcover_not_lsib(ee_offline):
 def test_modis_ndwi_lst_with_qc_and_dekad_bounds_in_local_time(ee_offline, cfg):
     t = G.tree(graphs.global_composite(cfg, date(2024, 3, 11), date(2024, 3, 20)))
     assert {"MODIS/061/MOD09GA", "MODIS/061/MOD11A1", "MODIS/061/MYD11A1"} <= _collections(t)
-    assert "2024-03-10T13:00:00Z" in G.constants(t) and "2024-03-20T13:00:00Z" in G.constants(t)
+    # daily products: their product days 03-11..20 at 00:00 UTC (not Noumea's local midnights, DOMAIN.md §3.4)
+    assert "2024-03-11T00:00:00Z" in G.constants(t) and "2024-03-21T00:00:00Z" in G.constants(t)
+    assert "2024-03-10T13:00:00Z" not in G.constants(t)
     bits = G.bit_tests(t)
     assert bits["state_1km"] == {0b11, 1 << 2, 0b11 << 8}  # cloud state, shadow, cirrus
     assert bits["QC_500m"] == {0b11}  # MODLAND
@@ -164,7 +166,8 @@ def test_month_composite_with_third_dekad(ee_offline, cfg):
     assert "global_MODIS_NDWI_202403_COMPM" not in [p.product for p in plan_dekad(cfg, Dekad(2024, 3, 2))]
     month = next(p for p in plan_dekad(cfg, Dekad(2024, 2, 3)) if p.product.endswith("COMPM"))
     t = G.tree(month.image)
-    assert "2024-01-31T13:00:00Z" in G.constants(t) and "2024-02-29T13:00:00Z" in G.constants(t)  # leap Feb
+    # the month's product days 02-01..29 (leap February) at 00:00 UTC (DOMAIN.md §3.4)
+    assert "2024-02-01T00:00:00Z" in G.constants(t) and "2024-03-01T00:00:00Z" in G.constants(t)
 
 
 def test_export_grid_is_the_parameters_grid(ee_offline, cfg):

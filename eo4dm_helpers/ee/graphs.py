@@ -7,14 +7,13 @@ expression graph, interpreted from the same product specification as the local e
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import ee
 
 from .. import products as P
 from ..config import Config, Grid, LocalChain, LocalTile, SensorPeriod
-from ..dekads import WINDOW_LEVELS, Dekad, widened_window
+from ..dekads import WINDOW_LEVELS, Dekad, acquisition_window, iso_utc, widened_window
 
 NAN_SCORE_SCALE = 1000  # m: the NaN-score is an estimate (EO4DM: reduceRegion bestEffort), DOMAIN.md §1.3
 
@@ -71,12 +70,11 @@ def land_mask() -> ee.Image:
     return masks[0].And(masks[1]).rename("land")
 
 
-def utc_window(first: date, last: date, tz: str) -> tuple[str, str]:
-    """[local midnight of ``first``, local midnight after ``last``) as UTC ISO strings (DOMAIN.md §3.4)."""
-    z = ZoneInfo(tz)
-    lo = datetime.combine(first, time(0), z).astimezone(UTC)
-    hi = datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC)
-    return lo.strftime("%Y-%m-%dT%H:%M:%SZ"), hi.strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_window(first: date, last: date, tz: str, dating: str = "scene") -> tuple[str, str]:
+    """``filterDate`` bounds holding the acquisitions of days [first, last] as UTC ISO strings: local
+    midnights for scenes, 00:00 UTC for daily products (``dekads.acquisition_window``, DOMAIN.md §3.4)."""
+    lo, hi = acquisition_window(first, last, tz, dating=dating)
+    return iso_utc(lo), iso_utc(hi)
 
 
 def grid_region(grid: Grid) -> ee.Geometry:
@@ -247,9 +245,9 @@ def highres_collection(cfg: Config, tile: LocalTile, first: date, last: date) ->
     chain, region, land = local_chain_for(cfg), grid_region(tile.grid), land_mask()
     parts = []
     for period, lo_d, hi_d in _active(chain.sensors, first, last):
-        lo, hi = utc_window(lo_d, hi_d, cfg.timezone)
         for spec in P.HIGH_RES[period.name]:
             product = P.tuned(spec, chain.thresholds)  # rule limits from the parameters (aot_max, l7_opacity_max)
+            lo, hi = utc_window(lo_d, hi_d, cfg.timezone, product.dating)  # scenes: local dates (§3.4)
             if product.cloud_layer:
                 parts.append(s2_collection(product, chain, region, lo, hi, tile.s2_tiles)
                              .map(lambda i, p=product: s2_prepare(i, p, chain, land)))
@@ -335,9 +333,11 @@ def medium_daily(cfg: Config, first: date, last: date) -> ee.ImageCollection:
     parts = []
     for ndwi_s, lo_d, hi_d in _active(gc.ndwi_sensors, first, last):
         for lst_s, lo2, hi2 in _active(gc.lst_sensors, lo_d, hi_d):
-            lo, hi = utc_window(lo2, hi2, cfg.timezone)
-            ndwi = reflectance_daily(P.MEDIUM_RES_NDWI[ndwi_s.name][0], land, lo, hi, region)
-            lst_cols = [lst_daily(p, land, lo, hi, region, gc.lst_qc_mask) for p in P.MEDIUM_RES_LST[lst_s.name]]
+            # daily products: [first 00:00 UTC, last + 1 00:00 UTC), the product days (DOMAIN.md §3.4)
+            ndwi_p = P.MEDIUM_RES_NDWI[ndwi_s.name][0]
+            ndwi = reflectance_daily(ndwi_p, land, *utc_window(lo2, hi2, cfg.timezone, ndwi_p.dating), region)
+            lst_cols = [lst_daily(p, land, *utc_window(lo2, hi2, cfg.timezone, p.dating), region, gc.lst_qc_mask)
+                        for p in P.MEDIUM_RES_LST[lst_s.name]]
             lst = lst_cols[0]
             for c in lst_cols[1:]:
                 lst = lst.merge(c)

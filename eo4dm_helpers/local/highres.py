@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import products as P
 from ..config import Grid, LocalChain, LocalThresholds
-from ..dekads import local_date
+from ..dekads import acquisition_day
 from . import ops
 from .land import LandMask
 from .preprocess import Dropped, Processed, calibrate, has_data, indices, quality, remove_outliers
@@ -298,7 +298,7 @@ def stage_highres(scene: Scene, product: P.Product, grid: Grid, land: LandMask, 
     if isinstance(planned, Dropped):
         return planned
     plan, aux = planned
-    day = local_date(scene.time_start, tz)
+    day = acquisition_day(scene.time_start, tz, dating=product.dating)  # local date (DOMAIN.md §3.4)
     path = Path(folder) / staged_name(day, product.key, scene.index)
     tags = {"DAY": day.isoformat(), "PRODUCT": product.key, "SENSOR": product.sensor, "SCENE": scene.index,
             "TIME_START": scene.time_start.isoformat()}
@@ -326,5 +326,6 @@ def preprocess_highres(scene: Scene, product: P.Product, grid: Grid, land: LandM
         reason = process_scene(scene, aux, plan, grid, mask, sink, window)
     if reason:
         return Dropped(product.key, scene.index, reason)
-    return Processed(product.key, product.sensor, scene.index, scene.time_start, local_date(scene.time_start, tz),
+    return Processed(product.key, product.sensor, scene.index, scene.time_start,
+                     acquisition_day(scene.time_start, tz, dating=product.dating),
                      sink.values, {"masked_land": float(sink.tags["MASKED_LAND"])})

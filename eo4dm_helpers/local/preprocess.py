@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import products as P
 from ..config import Grid, LocalChain
-from ..dekads import local_date
+from ..dekads import acquisition_day
 from . import ops
 from .land import land_mask
 from .scenes import Scene, read_bands
@@ -31,7 +31,7 @@ class Processed:
     sensor: str
     scene_id: str
     time_start: datetime
-    day: date  # local (or UTC) date used for dekad binning
+    day: date  # dekads.acquisition_day: a scene's local date, a daily product's product day
     values: dict[str, np.ndarray]
     notes: dict[str, float] = field(default_factory=dict)  # masked shares, for the report
 
@@ -152,7 +152,7 @@ def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_pr
     if "NDVI" in refl:  # NDVI shares the LST mask too (its VCI is combined with TCI)
         values["NDVI"] = np.where(~np.isnan(lst), refl["NDVI"], np.nan).astype(np.float32)
     return Processed(ndwi_product.key, ndwi_product.sensor, ndwi_scene.index, ndwi_scene.time_start,
-                     local_date(ndwi_scene.time_start, tz), values,
+                     acquisition_day(ndwi_scene.time_start, tz, dating=ndwi_product.dating), values,
                      {"masked_land": 1 - np.count_nonzero(both) / max(n_land, 1)})
 
 

@@ -70,7 +70,8 @@ def acquisition_time(key: str, day: date) -> datetime:
     """``system:time_start`` (aware UTC) of the scene of local date ``day`` (DOMAIN.md §3.4).
 
     S2 ~10:20 and Landsat ~10:05 local (UTC+11) are stamped ~23:20 / ~23:05 UTC of the previous UTC
-    day; daily MODIS/VIIRS tiles are stamped 00:00 UTC of their product day (= local date ``day``).
+    day; daily MODIS/VIIRS tiles are stamped 00:00 UTC of their product day ``day``, the day they are
+    binned on in any time zone (``products.Product.dating``, ``dekads.acquisition_day``).
     """
     p = SAMPLE_PRODUCTS[key]
     jitter = stable_seed("time", "S2" if key.startswith("S2") else key, day)

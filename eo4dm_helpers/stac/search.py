@@ -1,12 +1,13 @@
 """STAC searches: what the chains ask each catalogue for a dekad, and the items it answers.
 
 A ``StacSearch`` is one request: a collection, a bounding box (EPSG:4326) and a datetime window in UTC
-built from the territory's local dates (DOMAIN.md §3.4), exactly as the Earth Engine graphs filter
-(``ee/graphs.utc_window``). ``plan_searches`` lists every search of a dekad (the dry run prints its
-summary); ``run_search`` sends one through pystac-client (``POST /search`` of a STAC API) or, for a
-static catalogue without the item-search conformance class, walks the collection's items. The answer is
-filtered again locally (exact window ``[start, end)``, bbox, platform, Landsat tier T1, S3B dates), so a
-catalogue that ignores a parameter cannot widen the result.
+holding the acquisitions of the chain's days (``dekads.acquisition_window`` with the product's
+``dating``: local midnights for S2/Landsat scenes and SL_2_LST swaths, DOMAIN.md §3.4), exactly as the
+Earth Engine graphs filter (``ee/graphs.utc_window``). ``plan_searches`` lists every search of a dekad
+(the dry run prints its summary); ``run_search`` sends one through pystac-client (``POST /search`` of a
+STAC API) or, for a static catalogue without the item-search conformance class, walks the collection's
+items. The answer is filtered again locally (exact window ``[start, end)``, bbox, platform, Landsat tier
+T1, S3B dates), so a catalogue that ignores a parameter cannot widen the result.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import functools
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
 from .. import products as P
 from ..config import Config, Grid, StacSource
-from ..dekads import Dekad
+from ..dekads import Dekad, acquisition_window, iso_utc
 from .assets import ProductAssets, product_assets
 
 ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
@@ -70,14 +70,17 @@ class SearchPlan:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(t)
 
 
-def utc_window(tz: str, first: date, last: date) -> tuple[datetime, datetime]:
-    """[local midnight of ``first``, local midnight after ``last``) in UTC (DOMAIN.md §3.4)."""
-    z = ZoneInfo(tz)
-    return (datetime.combine(first, time(0), z).astimezone(UTC),
-            datetime.combine(last + timedelta(days=1), time(0), z).astimezone(UTC))
+def dating_of(product: str) -> str:
+    """``products.Product.dating`` of a STAC product name ("SLSTR", "S2", "L7", "L8", "L9")."""
+    return P.SL_2_LST.dating if product == "SLSTR" else P.HIGH_RES[product][0].dating
+
+
+def utc_window(tz: str, first: date, last: date, product: str = "S2") -> tuple[datetime, datetime]:
+    """The UTC window holding ``product``'s acquisitions of days [first, last] (``dekads.acquisition_window``)."""
+    return acquisition_window(first, last, tz, dating=dating_of(product))
 
 
 def grid_bbox(grid: Grid) -> tuple[float, float, float, float]:
@@ -108,9 +111,10 @@ def search_for(cfg: Config, product: str, bbox: tuple[float, float, float, float
     src = _source(cfg, product)
     assert src is not None
     pa = assets_of(cfg, product)
-    lo, hi = utc_window(cfg.timezone, first, last)
-    return StacSearch(product, src.url, pa.collection, bbox, lo, hi, pa.platforms,
-                      f"{purpose}, local dates {first} to {last} ({cfg.timezone})")
+    lo, hi = utc_window(cfg.timezone, first, last, product)
+    days = (f"product days {first} to {last} (UTC)" if dating_of(product) == "product_day"
+            else f"local dates {first} to {last} ({cfg.timezone})")
+    return StacSearch(product, src.url, pa.collection, bbox, lo, hi, pa.platforms, f"{purpose}, {days}")
 
 
 def _active(periods, first: date, last: date) -> Iterable[tuple[str, date, date]]:
@@ -206,8 +210,8 @@ def _conformance(name: str):
 def scene_times(cfg: Config, product_key: str, first: date, last: date,
                 grid: Grid | None = None) -> list[datetime] | None:
     """Acquisition times found in the STAC source of the spec product ``product_key`` (e.g. "S2",
-    "SL_2_LST") over the dekad's local dates (over ``grid`` when given, else every tile), or None when that
-    product is not read from STAC (the routine's availability check and latency table)."""
+    "SL_2_LST") over the dekad's days (``dekads.acquisition_day``; over ``grid`` when given, else every
+    tile), or None when that product is not read from STAC (the routine's availability check and latency table)."""
     product = "SLSTR" if product_key == P.SL_2_LST.key else product_key
     if product not in ("S2", "L7", "L8", "L9", "SLSTR") or _source(cfg, product) is None:
         return None
@@ -221,5 +225,5 @@ def scene_times(cfg: Config, product_key: str, first: date, last: date,
     return [_item_time(it) for it in run_search(search_for(cfg, product, bbox, first, last, "availability"))]
 
 
-__all__ = ["SearchPlan", "StacSearch", "assets_of", "grid_bbox", "plan_searches", "run_search", "scene_times",
-           "utc_window"]
+__all__ = ["SearchPlan", "StacSearch", "assets_of", "dating_of", "grid_bbox", "plan_searches", "run_search",
+           "scene_times", "utc_window"]
