@@ -61,13 +61,15 @@ class Context:
 
 def check_backend(cfg: Config) -> None:
     """Stop early, naming what to fix, when the configured backend cannot run: the local backend needs
-    its scene store; Earth Engine needs credentials that Google accepts (AuthError)."""
+    its scene store to build composites (checked by the steps that read scenes: indicators and reports from
+    the archive need none); Earth Engine needs credentials that Google accepts (AuthError)."""
     if cfg.backend == "earthengine":
         from .ee.session import initialize
 
         initialize(cfg)
-    elif cfg.paths.scenes is None:
-        raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
+
+
+SCENES_NEEDED = "paths.scenes: the local backend needs the folder of local scenes to build composites"
 
 
 def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
@@ -81,8 +83,6 @@ def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = N
         from .ee.session import initialize
 
         initialize(cfg)  # AuthError names what to fix
-    elif cfg.paths.scenes is None:
-        raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
     if d.end >= cfg.today():
         raise ConfigError(f"dekad: {d.label} is not complete yet on {cfg.today()} (it ends {d.end})")
     run_id, holder = runs.current()
@@ -97,7 +97,8 @@ def _land(root: Path, grid: Grid) -> np.ndarray:
 
 
 def land_for(cfg: Config, grid: Grid) -> np.ndarray:
-    assert cfg.paths.scenes is not None
+    if cfg.paths.scenes is None:
+        raise ConfigError(SCENES_NEEDED)
     return _land(cfg.paths.scenes, grid)
 
 
@@ -169,7 +170,8 @@ def _tile_land(ctx: Context, tile: LocalTile) -> LandMask:
     """The tile's land mask, staged once as a GeoTIFF and read by window (a 10 m tile's mask is
     ~340 MB as an array). Cached under ``<output>/cache/land``, keyed by the grid and WorldCover."""
     root = ctx.cfg.paths.scenes
-    assert root is not None
+    if root is None:
+        raise ConfigError(SCENES_NEEDED)
     key = repr(tile.grid) + "".join(f"{s.collection}/{s.index}" for ss in worldcover_scenes(root).values() for s in ss)
     name = f"{tile.id}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.tif"
     return LandMask.staged(root, tile.grid, ctx.cfg.paths.output / "cache" / "land" / name)
@@ -264,7 +266,7 @@ def commit(ctx: Context) -> list[Path]:
             if r.parts[0] == "composites":  # data now exists: the no-data record no longer holds
                 stale.append(C.nodata_path(archive, chain, dekad))
             else:  # no data now: earlier composites of the dekad no longer hold
-                stale += C.composites_of(ctx.cfg, dekad, chain)
+                stale += C.superseded_by(ctx.cfg, dekad, chain, src_root / r)
         elif r.parts[0] == "indicators":
             stats = Archive(archive).zone_stats(dekad)
             stale += [stats, C.stats_sidecar(stats)]
