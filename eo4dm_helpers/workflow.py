@@ -21,6 +21,7 @@ import numpy as np
 from . import chains, runs
 from . import completeness as C
 from .archive import SOURCE_LOCAL, SOURCE_TAG, Archive, Month, grid_of, write_raster
+from .capabilities import capabilities
 from .composites import Composite
 from .config import Config, ConfigError, Grid, LocalTile, load_config, parse_dekad
 from .dekads import Dekad
@@ -141,11 +142,12 @@ def run_global(ctx: Context) -> GlobalResult:
                             "availability": avail.as_rows(), "no_data": reason})
         return GlobalResult(comp_d, None, sensors, avail, land, no_data=reason)
     comp_m = chains.global_composites(days, first, last, land.shape) if month else None
+    wanted = global_outputs(cfg)
     for period, comp in ((d, comp_d), (Month(d.year, d.month), comp_m)):
         if comp is None:
             continue
         for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
-            if index not in comp.mean:
+            if index not in comp.mean or index not in wanted or sensor is None:
                 continue
             write_raster(ctx.staged.global_composite(sensor, index, period), [comp.mean[index], comp.count[index]],
                          [index, "count"], grid, {"IMAGES": len(comp.images), "PERIOD": getattr(period, "label", ""),
@@ -153,6 +155,15 @@ def run_global(ctx: Context) -> GlobalResult:
     ctx.note("global", {"images": comp_d.n_images, "month_images": comp_m.n_images if comp_m else None,
                         "sensors": list(sensors), "availability": avail.as_rows()})
     return GlobalResult(comp_d, comp_m, sensors, avail, land)
+
+
+def global_outputs(cfg: Config) -> tuple[str, ...]:
+    """The global composites written: those ``global_chain.indices`` lists; when it is not given, every
+    index computed (NDWI, NDVI, LST as before), LST only when configured (capabilities)."""
+    cap = capabilities(cfg)
+    if cfg.global_chain.indices is not None:
+        return cap.global_indices
+    return ("NDWI", "NDVI") + (("LST",) if cap.lst else ())
 
 
 def stage_no_data(ctx: Context, chain: str, reason: str) -> Path:
@@ -205,7 +216,8 @@ def run_local_composite(ctx: Context, tiles: tuple[LocalTile, ...] | None = None
     out = {}
     windows: dict[str, dict] = {}
     for tile in ctx.cfg.local_chain.tiles if tiles is None else tiles:
-        paths = {i: ctx.staged.local_composite(tile.id, i, ctx.dekad) for i in ("NDVI", "NDWI")}
+        paths = {i: ctx.staged.local_composite(tile.id, i, ctx.dekad) for i in ("NDVI", "NDWI")
+                 if i in capabilities(ctx.cfg).local_indices}  # those local_chain.indices lists
         try:
             comp = chains.write_local_composite(ctx.cfg, ctx.dekad, tile, staged_scenes(ctx, tile),
                                                 _tile_land(ctx, tile), paths)

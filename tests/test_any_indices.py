@@ -272,3 +272,71 @@ def test_an_ndwi_only_local_chain_gives_vai_without_the_vegetation_filter(tmp_pa
     assert tags["INDEX"] == "NDWI"
     assert "filter not applied" in sets["local_82075"].warnings["VAI"]
     assert sorted(sets["global"].produced) == ["VCI"] and not sets["global"].missing
+
+
+def test_earth_engine_graphs_without_lst_read_no_lst_and_export_the_configured_indices(ee_offline):
+    from dataclasses import replace
+    from datetime import date
+
+    from eo4dm_helpers.ee import graphs
+    from eo4dm_helpers.ee.plan import plan_dekad, plan_global
+
+    from . import ee_graph as G
+
+    nc = load_config(Path(__file__).resolve().parents[1] / "params" / "new_caledonia.yaml", check_layers=False)
+    nc = replace(nc, local_chain=replace(nc.local_chain, tiles=nc.local_chain.tiles[:1]))  # one tile: fast
+    cfg = replace(nc, global_chain=replace(nc.global_chain, lst_sensors=(), indices=("NDVI",)),
+                  indicators=replace(nc.indicators, convention="standard"), local_chain=replace(
+                      nc.local_chain, indices=("NDWI",)))
+    t = G.tree(graphs.global_composite(cfg, date(2024, 3, 11), date(2024, 3, 20)))
+    ids = {n["args"]["id"] for n in G.calls(t, "ImageCollection.load")}
+    assert "MODIS/061/MOD09GA" in ids and not ids & {"MODIS/061/MOD11A1", "MODIS/061/MYD11A1"}
+    assert "LST" not in G.constants(t) and "nan_NDWI" in G.constants(t)
+    names = sorted(p.product for p in plan_dekad(cfg, Dekad(2024, 3, 3)))
+    tile = cfg.local_chain.tiles[0].id
+    assert [n for n in names if n.startswith("global_")] == ["global_MODIS_NDVI_202403_COMPD3",
+                                                             "global_MODIS_NDVI_202403_COMPM"]
+    assert f"local_{tile}_LS2_NDWI_202403_COMPD3" in names and f"local_{tile}_LS2_NDVI_202403_COMPD3" not in names
+    full = sorted(p.product for p in plan_global(nc, Dekad(2024, 3, 2)))
+    assert full == ["global_MODIS_LST_202403_COMPD2", "global_MODIS_NDVI_202403_COMPD2",
+                    "global_MODIS_NDWI_202403_COMPD2"]  # an existing parameter file: unchanged
+
+
+def test_the_local_engine_without_lst_keeps_every_reflectance_pixel_the_lst_mask_removed(tmp_path):
+    """No LST configured: the daily NDVI is the one of the LST configuration without the common LST mask
+    (DOMAIN.md §1.3 qmask_all needs LST): equal wherever LST was valid, and valid wherever it was, at least;
+    the dekad writes the NDVI composite only."""
+    from datetime import date
+
+    from eo4dm_helpers import chains
+    from eo4dm_helpers.history import build_composites
+    from eo4dm_helpers.sample import build_demo_archive
+
+    from .conftest import demo_params
+
+    tile = {"id": "DEMO", "grid": {"crs": "EPSG:32758", "x0": 544400.0, "y0": 7613300.0, "resolution": 10.0,
+                                   "width": 16, "height": 16}}  # a tiny tile: the scenes are written fast
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "demo.yaml").read_text(encoding="utf-8"))
+    base = load_config(demo_params(tmp_path, local_chain={**demo["local_chain"], "tiles": [tile]}),
+                       check_layers=False)
+    build_demo_archive(base, start=date(2024, 3, 1), end=date(2024, 3, 4))  # four days: enough
+    data = yaml.safe_load(base.source.read_text(encoding="utf-8"))
+    data["global_chain"].update(lst_sensors=[], indices=["NDVI"])
+    data["local_chain"]["enabled"] = False
+    data["indicators"]["convention"] = "standard"
+    p = tmp_path / "ndvi.yaml"
+    p.write_text(yaml.safe_dump(data), encoding="utf-8")
+    cfg = load_config(p, check_layers=False)
+    with_lst, _ = chains.global_days(base, date(2024, 3, 1), date(2024, 3, 4))
+    without, avail = chains.global_days(cfg, date(2024, 3, 1), date(2024, 3, 4))
+    assert not any("MOD11A1" in k or "MYD11A1" in k for k in avail.found)  # no LST product read
+    assert without and {d.day for d in with_lst} <= {d.day for d in without}
+    by_day = {d.day: d for d in without}
+    for d in with_lst:
+        a, b = d.values["NDVI"], by_day[d.day].values["NDVI"]
+        assert "LST" not in by_day[d.day].values
+        lst_valid = ~np.isnan(d.values["LST"])
+        np.testing.assert_array_equal(a[lst_valid], b[lst_valid])
+        assert np.all(~np.isnan(b[~np.isnan(a)])) and np.count_nonzero(~np.isnan(b)) >= np.count_nonzero(~np.isnan(a))
+    written = build_composites(cfg, Dekad(2024, 3, 1), C.Inventory.scan(cfg), log=lambda m: None)
+    assert [f.name for f in written] == ["MODIS_NDVI_202403_COMPD1.tif"]
