@@ -148,9 +148,12 @@ class Bulletin:
                 v, _ = self._global(name)
                 if v is not None:
                     class_map(v, g, breaks, f"{name} {d.label}", outline=outline, zones=zones, status=self.status)
-            v, q = self._global("VHI")
+            from .capabilities import capabilities
+
+            best = capabilities(cfg).headline if capabilities(cfg).headline in ("VHI", "VCI") else "VHI"
+            v, q = self._global(best)
             if q is not None:
-                continuous_map(np.where(np.isnan(v), np.nan, q), g, f"QSCORE of VHI {d.label}", vmin=0, vmax=1,
+                continuous_map(np.where(np.isnan(v), np.nan, q), g, f"QSCORE of {best} {d.label}", vmin=0, vmax=1,
                                cmap="cividis", outline=outline, label="QSCORE")
         for tile in cfg.local_chain.tiles if cfg.local_chain.enabled else ():
             p = self.ctx.archive.local_indicator(tile.id, "VAI", d)
