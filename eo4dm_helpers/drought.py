@@ -200,8 +200,9 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
 
 
 def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, zones) -> IndicatorSet:
-    """VAI (NDWI z-score, DOMAIN.md §1.6) for a tile, masked where the reference NDVI says bare soil or
-    dense vegetation (thresholds indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi)."""
+    """VAI (NDWI z-score, DOMAIN.md §1.6; NDVI's when local_chain.indices has no NDWI) for a tile, masked where
+    the reference NDVI says bare soil or dense vegetation (thresholds indicators.vai_bare_soil_ndvi /
+    vai_dense_vegetation_ndvi); without NDVI composites the filter is skipped and a warning says so."""
     from .capabilities import capabilities
 
     cfg, arch, d = ctx.cfg, ctx.archive, ctx.dekad
