@@ -429,10 +429,12 @@ class Run:
                     f"({job.mode} mode)")
                 self._finish(R.EXIT_DONE, "done")
                 return R.EXIT_DONE
-            if cfg.backend == "local" and (todo and job.mode != "drought" or job.history) and \
+            if cfg.backend == "local" and _needs_scenes(cfg, job, todo, inv) and \
                     not (cfg.paths.scenes and cfg.paths.scenes.is_dir()):
                 raise ConfigError(f"paths.scenes: {cfg.paths.scenes} is not a folder (the local backend reads its "
-                                  "scenes there)")
+                                  "scenes there to build composites)" if cfg.paths.scenes else
+                                  "paths.scenes: missing: the local backend builds composites from the scenes of "
+                                  "that folder (only --mode drought, from existing composites, runs without it)")
             if job.history:
                 self._history(inv)
             if refresh:
@@ -515,6 +517,18 @@ class Run:
             self.state.save()  # type: ignore[union-attr]
             log(f"{d.label}: report {run.report}" if run.report else f"{d.label}: composites done")
         return R.EXIT_DONE
+
+
+def _needs_scenes(cfg, job: Job, todo: list[Dekad], inv: C.Inventory) -> bool:
+    """Whether the run builds composites (which read the scene store): a routine dekad run through a
+    composite notebook, or a history dekad that lacks composites. Indicators and bulletins from the
+    archive (``--mode drought``, auto mode's report-only dekads) need no scenes."""
+    building = set(R.MODE_NOTEBOOKS["indices"])
+    for d in todo:
+        notebooks = job.notebooks.get(d) or R.MODE_NOTEBOOKS[job.mode] or NOTEBOOKS
+        if building & set(notebooks):
+            return True
+    return any(C.composites_missing(C.missing(cfg, d, inv, bulletin=False)) or d in job.replace for d in job.history)
 
 
 def _duration(seconds: float) -> str:

@@ -2,8 +2,8 @@
 
 Layout (names follow EO4DM, DOMAIN.md §1.2)::
 
-    composites/global/dekad/{SENSOR}_{NDWI|LST}_{YYYYMM}_COMPD{d}.tif    b1 mean, b2 valid count
-    composites/global/month/{SENSOR}_{NDWI|LST}_{YYYYMM}_COMPM.tif
+    composites/global/dekad/{SENSOR}_{NDWI|NDVI|LST}_{YYYYMM}_COMPD{d}.tif    b1 mean, b2 valid count
+    composites/global/month/{SENSOR}_{NDWI|NDVI|LST}_{YYYYMM}_COMPM.tif
     composites/local/{tile}/dekad/LS2_{NDWI|NDVI}_{YYYYMM}_COMPD{d}.tif  tag COMPOSITE_TYPE (COMPD2e, DAY2m...)
     indicators/global/{dekad|month}/{VCI|TCI|VHI}_{YYYYMM}{D1|D2|D3|M}.tif  b1 value, b2 QSCORE
     indicators/local/{tile}/dekad/VAI_{tile}_{YYYYMM}D{d}.tif
@@ -111,13 +111,14 @@ class Archive:
                 out[int(m.group(1))] = p
         return out
 
-    def latest_global_dekad(self) -> Dekad | None:
+    def latest_global_dekad(self, indices: Sequence[str] = ("NDWI", "NDVI", "LST")) -> Dekad | None:
+        """The latest dekad with a global composite of any of ``indices`` (an NDVI-only archive counts)."""
         folder = self.root / "composites" / "global" / "dekad"
         found = []
-        for p in folder.glob("*_NDWI_*_COMPD*.tif") if folder.is_dir() else []:
-            m = re.search(r"_(\d{4})(\d{2})_COMPD(\d)\.tif$", p.name)
+        for p in folder.glob("*_COMPD*.tif") if folder.is_dir() else []:
+            m = re.search(rf"_({'|'.join(indices)})_(\d{{4}})(\d{{2}})_COMPD(\d)\.tif$", p.name)
             if m:
-                found.append(Dekad(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+                found.append(Dekad(int(m.group(2)), int(m.group(3)), int(m.group(4))))
         return max(found) if found else None
 
 

@@ -59,25 +59,35 @@ class Bulletin:
                          f"{cfg.timezone}. Status: **{self.status}**."))
 
     def headline(self) -> None:
+        """The territory's best indicator (VHI, else VCI, else VAI per tile: capabilities), named with why
+        it is not VHI ("VCI (no LST configured)"), this dekad and the previous one."""
+        from .capabilities import capabilities
+
         cfg, d = self.ctx.cfg, self.ctx.dekad
+        cap = capabilities(cfg)
+        name, label = cap.headline, cap.headline_label()
         rows = []
-        if cfg.global_chain.enabled:
+        if name in ("VHI", "VCI"):
             breaks = I.CONVENTIONS[cfg.indicators.convention].vhi_breaks
-            for label, dk in (("this dekad", d), ("previous dekad", d.previous())):
-                v, _ = self._global("VHI", dk)
-                if v is None:
-                    rows.append({"dekad": dk.label, "": label, "territory VHI": "not available"})
-                    continue
-                shares = I.class_shares(I.classify(v, breaks))  # NaN at sea: land pixels only
-                mean = float(np.nanmean(v))
-                rows.append({"dekad": dk.label, "": label, "territory VHI": round(mean, 3),
-                             **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}})
-            if len(rows) == 2 and all(isinstance(r["territory VHI"], float) for r in rows):
-                change = rows[0]["territory VHI"] - rows[1]["territory VHI"]
-                display(Markdown(f"Territory-wide VHI **{rows[0]['territory VHI']:.2f}** "
-                                 f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
-                                 f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
-                                 "in moderate, severe or extreme drought."))
+            col = f"territory {name}"
+            for when, dk in (("this dekad", d), ("previous dekad", d.previous())):
+                v, _ = self._global(name, dk)
+                rows.append(_headline_row({"dekad": dk.label, "": when}, col, v, breaks))
+        elif name == "VAI":
+            col = "VAI"
+            for tile in cfg.local_chain.tiles:
+                for when, dk in (("this dekad", d), ("previous dekad", d.previous())):
+                    p = self.ctx.archive.local_indicator(tile.id, "VAI", dk)
+                    v = read_overview(p)[0] if p.exists() else None
+                    rows.append(_headline_row({"dekad": dk.label, "": when, "tile": tile.id}, col, v, I.VAI_BREAKS))
+        if name is not None and name != "VHI":
+            display(Markdown(f"*Headline indicator: {label}.*"))
+        if name in ("VHI", "VCI") and len(rows) == 2 and all(isinstance(r[col], float) for r in rows):
+            change = rows[0][col] - rows[1][col]
+            display(Markdown(f"Territory-wide {label} **{rows[0][col]:.2f}** "
+                             f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
+                             f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
+                             "in moderate, severe or extreme drought."))
         _show(pd.DataFrame(rows))
         for chain, why in self.no_data().items():
             display(Markdown(f"*No {chain} data for this dekad: {why}.*"))
@@ -138,9 +148,12 @@ class Bulletin:
                 v, _ = self._global(name)
                 if v is not None:
                     class_map(v, g, breaks, f"{name} {d.label}", outline=outline, zones=zones, status=self.status)
-            v, q = self._global("VHI")
+            from .capabilities import capabilities
+
+            best = capabilities(cfg).headline if capabilities(cfg).headline in ("VHI", "VCI") else "VHI"
+            v, q = self._global(best)
             if q is not None:
-                continuous_map(np.where(np.isnan(v), np.nan, q), g, f"QSCORE of VHI {d.label}", vmin=0, vmax=1,
+                continuous_map(np.where(np.isnan(v), np.nan, q), g, f"QSCORE of {best} {d.label}", vmin=0, vmax=1,
                                cmap="cividis", outline=outline, label="QSCORE")
         for tile in cfg.local_chain.tiles if cfg.local_chain.enabled else ():
             p = self.ctx.archive.local_indicator(tile.id, "VAI", d)
@@ -161,14 +174,17 @@ class Bulletin:
         if cfg.global_chain.enabled and cfg.territory.zones:
             zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
             ref_years = self.ctx.notes().get("indicators", {}).get("global", {}).get("reference_years", {})
-            for index, unit, sensors in (("NDWI", "", ("MODIS", "VIIRS")), ("LST", "°C", None)):
-                if sensors is None:
-                    from .chains import global_period_sensor
+            from .capabilities import capabilities
+            from .chains import sensor_for
 
-                    sensors = (global_period_sensor(cfg, d.start)[1],)
-                series = zone_series(cfg, d, index, zones, sensors, ref_years.get("VCI" if index == "NDWI" else "TCI"))
+            cap = capabilities(cfg)
+            lst_sensor = sensor_for(cfg.global_chain.lst_sensors, d.start)
+            plots = [(cap.vci_index, "", ("MODIS", "VIIRS"), "VCI")] if cap.vci_index else []
+            plots += [("LST", "°C", (lst_sensor,), "TCI")] if cap.lst and lst_sensor else []
+            for index, unit, sensors, indicator in plots:
+                series = zone_series(cfg, d, index, zones, sensors, ref_years.get(indicator))
                 if any(not np.isnan(v) for s in series for v in s.current):
-                    years = ref_years.get("VCI" if index == "NDWI" else "TCI") or "all earlier years"
+                    years = ref_years.get(indicator) or "all earlier years"
                     display(Markdown(f"**{index} per zone**: {d.year} (orange) against the reference years "
                                      f"{years} (blue: min-max envelope and mean), zone means per dekad."))
                     series_panels(series, f"{index} per zone, {d.year} against the reference years", unit)
@@ -203,6 +219,14 @@ class Bulletin:
         display(HTML("<details><summary>Parameters</summary><pre>" + _yaml(view) + "</pre></details>"
                      + (f"<details><summary>Inputs ({len(inputs)})</summary><pre>"
                         + html.escape("\n".join(inputs)) + "</pre></details>" if inputs else "")))
+
+
+def _headline_row(row: dict, col: str, v: np.ndarray | None, breaks: tuple[float, ...]) -> dict:
+    """One headline row: the mean of ``v`` and its class shares (land pixels only: NaN at sea)."""
+    if v is None or not np.any(~np.isnan(v)):
+        return {**row, col: "not available"}
+    shares = I.class_shares(I.classify(v, breaks))
+    return {**row, col: round(float(np.nanmean(v)), 3), **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}}
 
 
 def _show(df: pd.DataFrame) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import products as P
+from .capabilities import capabilities
 from .composites import Composite, Observation, choose_window, composite, local_dekad_composite, write_composite
 from .config import Config, LocalTile, SensorPeriod
 from .dekads import Dekad, acquisition_day, acquisition_window, month_ndays, widened_window
@@ -66,14 +67,16 @@ def sensor_for(periods: tuple[SensorPeriod, ...], day: date) -> str | None:
 # --------------------------------------------------------------------------------------------
 def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = None
                 ) -> tuple[list[Processed], Availability]:
-    """Preprocess every day from ``first`` to ``last`` (local dates): NDWI + LST, common mask."""
+    """Preprocess every day from ``first`` to ``last`` (local dates): NDWI + LST, common mask (NDWI and NDVI
+    alone when no LST is configured)."""
     gc, root, grid = cfg.global_chain, cfg.paths.scenes, cfg.global_chain.grid
     if root is None:
         raise ValueError("paths.scenes is required with the local backend")
     land = land_mask(root, grid) if land is None else land
     by_day: dict[tuple[str, date], list] = {}
     avail = Availability()
-    for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors, P.LST_SOURCES)):
+    lst_on = capabilities(cfg).lst  # no LST configured: no LST product is read
+    for sensors, table in ((gc.ndwi_sensors, P.MEDIUM_RES_NDWI), (gc.lst_sensors if lst_on else (), P.LST_SOURCES)):
         for name in {s.name for s in sensors}:
             for prod in table[name]:
                 # daily products by product day, in every time zone (DOMAIN.md §3.4, products.Product.dating)
@@ -89,11 +92,12 @@ def global_days(cfg: Config, first: date, last: date, land: np.ndarray | None = 
     day = first
     while day <= last:
         ndwi_sensor = sensor_for(gc.ndwi_sensors, day)
-        lst_sensor = sensor_for(gc.lst_sensors, day)
-        if ndwi_sensor and lst_sensor:
+        lst_sensor = sensor_for(gc.lst_sensors, day) if lst_on else None
+        if ndwi_sensor and (lst_sensor or not lst_on):
             ndwi_prod = P.MEDIUM_RES_NDWI[ndwi_sensor][0]
             ndwi_scenes = by_day.get((ndwi_prod.key, day), [])
-            lst_prods = {p.collection: p for p in P.LST_SOURCES[lst_sensor]}  # SLSTR days: LST only (§4.6)
+            # SLSTR days: LST only (§4.6); no LST configured: none (reflectance indices alone)
+            lst_prods = {p.collection: p for p in P.LST_SOURCES[lst_sensor]} if lst_sensor else {}
             lst_scenes = [s for p in lst_prods.values() for s in by_day.get((p.key, day), [])]
             r = preprocess_medium(ndwi_scenes[0] if ndwi_scenes else None, lst_scenes, ndwi_prod, lst_prods,
                                   grid, land, cfg.timezone, gc.lst_qc_mask, gc.daily_nan_max)
@@ -123,17 +127,20 @@ def _medium_scenes(cfg: Config, prod: P.Product, lo: datetime, hi: datetime) -> 
 
 def global_composites(days: list[Processed], first: date, last: date, shape: tuple[int, int]) -> Composite:
     chosen = [d for d in days if first <= d.day <= last]
-    names = ("NDWI", "NDVI", "LST") if all("NDVI" in d.values for d in chosen) else ("NDWI", "LST")
+    names = tuple(n for n in ("NDWI", "NDVI", "LST") if n != "NDVI" or all("NDVI" in d.values for d in chosen))
+    if chosen and not all("LST" in d.values for d in chosen):  # no LST configured
+        names = tuple(n for n in names if n != "LST")
     comp = composite(chosen, names, shape)
     comp.window = (first, last)
     return comp
 
 
-def global_period_sensor(cfg: Config, day: date) -> tuple[str, str]:
-    """(NDWI sensor, LST sensor) valid on ``day``."""
+def global_period_sensor(cfg: Config, day: date) -> tuple[str, str | None]:
+    """(NDWI sensor, LST sensor) valid on ``day``; LST None when no LST is configured (capabilities)."""
     gc = cfg.global_chain
-    n, t = sensor_for(gc.ndwi_sensors, day), sensor_for(gc.lst_sensors, day)
-    if n is None or t is None:
+    lst_on = capabilities(cfg).lst
+    n, t = sensor_for(gc.ndwi_sensors, day), sensor_for(gc.lst_sensors, day) if lst_on else None
+    if n is None or (lst_on and t is None):
         raise NoDataError(f"no medium-resolution sensor is configured for {day} "
                           "(global_chain.ndwi_sensors / lst_sensors)")
     return n, t
@@ -213,7 +220,8 @@ def write_local_composite(cfg: Config, dekad: Dekad, tile: LocalTile, images: li
                           paths: dict[str, Path], window: int | None = WINDOW) -> Composite:
     """Choose the widening level, then write the tile's composites (one file per index in ``paths``)
     window by window. Nothing is written when no scene is usable even over the whole month."""
-    choice = choose_window(images, dekad, land, cfg.local_chain.thresholds.composite_nan_max, tuple(paths), window)
+    # the widening looks at NDVI and NDWI whatever is written (DOMAIN.md §1.5; the Earth Engine graph does too)
+    choice = choose_window(images, dekad, land, cfg.local_chain.thresholds.composite_nan_max, ("NDVI", "NDWI"), window)
     if not choice.images:
         raise NoDataError(f"local chain, tile {tile.id}, {dekad.label}: no usable Sentinel-2 or "
                           "Landsat scene even over the whole month; nothing written")

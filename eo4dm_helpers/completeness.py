@@ -221,9 +221,34 @@ def nodata_hint(cfg: Config, chain: str, dekad: Dekad) -> str:
     return f"write {nodata_path(cfg.paths.archive, chain, dekad)} containing {{\"no_data\": \"<why>\"}}"
 
 
-def nodata_record(reason: str) -> str:
-    """The text of a no-data record (deterministic: a rerun writes the same bytes)."""
-    return json.dumps({"no_data": reason}, indent=1) + "\n"
+def nodata_record(reason: str, superseded: list[str] | None = None) -> str:
+    """The text of a no-data record (deterministic: a rerun writes the same bytes). ``superseded``: the
+    archive files (relative paths) it replaces, when not every composite of its chain and dekad (an all-NaN
+    composite found by the indicators step: the month's composites on D3 stay)."""
+    doc: dict[str, object] = {"no_data": reason}
+    if superseded is not None:
+        doc["superseded"] = superseded
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def nodata_reason(path: Path) -> str:
+    """Why a no-data record says its dekad has no data."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("no_data", "no usable acquisition"))
+    except (OSError, ValueError, AttributeError):
+        return "no usable acquisition"
+
+
+def superseded_by(cfg: Config, dekad: Dekad, chain: str, record: Path) -> list[Path]:
+    """The composites a no-data record about to be committed replaces: those it names, else every composite
+    of its chain and dekad (with the month's on D3)."""
+    try:
+        names = json.loads(Path(record).read_text(encoding="utf-8")).get("superseded")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if isinstance(names, list):
+        return [Path(cfg.paths.archive) / str(n) for n in names]
+    return composites_of(cfg, dekad, chain)
 
 
 def stats_sidecar(path: Path) -> Path:
@@ -254,12 +279,17 @@ def zone_layer_digest(cfg: Config) -> str | None:
     return h.hexdigest()
 
 
-def _global_sensors(cfg: Config, day: date) -> tuple[str, str] | None:
+def _global_sensors(cfg: Config, day: date) -> tuple[str, str | None] | None:
+    """(reflectance sensor, LST sensor or None without LST) on ``day``; None when a configured product has no
+    sensor for that date (nothing is expected then)."""
+    from .capabilities import capabilities
     from .chains import sensor_for
 
     gc = cfg.global_chain
     n, t = sensor_for(gc.ndwi_sensors, day), sensor_for(gc.lst_sensors, day)
-    return (n, t) if n and t else None
+    if capabilities(cfg).lst:
+        return (n, t) if n and t else None
+    return (n, None) if n else None
 
 
 def _reference_ok(cfg: Config, period: Period, years: Iterable[int]) -> bool:
@@ -272,26 +302,29 @@ def _reference_ok(cfg: Config, period: Period, years: Iterable[int]) -> bool:
 
 def expected(cfg: Config, dekad: Dekad, inv: Inventory, *, bulletin: bool) -> list[Product]:
     """Every product ``dekad`` must have under ``cfg``, given what the archive holds (the references)."""
+    from .capabilities import capabilities
+
     arch = Archive(cfg.paths.archive)
-    conv = I.CONVENTIONS[cfg.indicators.convention]
+    cap = capabilities(cfg)
     out: list[Product] = []
     stats_needed = False
     gc, lc = cfg.global_chain, cfg.local_chain
     sensors = _global_sensors(cfg, dekad.start) if gc.enabled else None
     if sensors and not inv.has(nodata_path(arch.root, "global", dekad)):
         ndwi_s, lst_s = sensors
-        indices = dict.fromkeys(("NDWI", conv.vci_index, "LST"))
         periods: list[Period] = [dekad] + ([Month(dekad.year, dekad.month)] if dekad.index == 3 else [])
         for period in periods:
             month = isinstance(period, Month)
-            for index in indices:
+            for index in cap.global_indices:
                 s = lst_s if index == "LST" else ndwi_s
                 out.append(Product(MONTH_COMPOSITE if month else COMPOSITE, f"{s} {index}",
                                    arch.global_composite(s, index, period)))
-            vci = _reference_ok(cfg, period, inv.global_history(conv.vci_index, period, ("MODIS", "VIIRS")))
-            tci = _reference_ok(cfg, period, inv.global_history("LST", period, (lst_s,)))
-            for name, ok in (("VCI", vci), ("TCI", tci), ("VHI", vci and tci)):
-                if ok:
+            ok = {"VCI": cap.vci_index is not None and _reference_ok(
+                      cfg, period, inv.global_history(cap.vci_index, period, ("MODIS", "VIIRS"))),
+                  "TCI": lst_s is not None and _reference_ok(cfg, period, inv.global_history("LST", period, (lst_s,)))}
+            ok["VHI"] = ok["VCI"] and ok["TCI"]
+            for name in cap.global_indicators:
+                if ok[name]:
                     out.append(Product(MONTH_INDICATOR if month else INDICATOR, name,
                                        arch.global_indicator(name, period)))
                     stats_needed = stats_needed or not month
@@ -299,9 +332,9 @@ def expected(cfg: Config, dekad: Dekad, inv: Inventory, *, bulletin: bool) -> li
         for tile in lc.tiles:
             if inv.has(nodata_path(arch.root, tile.id, dekad)):
                 continue
-            for index in ("NDWI", "NDVI"):
+            for index in cap.local_indices:
                 out.append(Product(COMPOSITE, f"{tile.id} {index}", arch.local_composite(tile.id, index, dekad)))
-            if _reference_ok(cfg, dekad, inv.local_history(tile.id, "NDWI", dekad)):
+            if cap.vai_index and _reference_ok(cfg, dekad, inv.local_history(tile.id, cap.vai_index, dekad)):
                 out.append(Product(INDICATOR, f"VAI {tile.id}", arch.local_indicator(tile.id, "VAI", dekad)))
                 stats_needed = True
     if stats_needed and cfg.territory.zones is not None:

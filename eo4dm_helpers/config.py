@@ -178,10 +178,13 @@ def same_crs(a: str, b: str) -> bool:
 class GlobalChain:
     enabled: bool
     grid: Grid
-    ndwi_sensors: tuple[SensorPeriod, ...]
-    lst_sensors: tuple[SensorPeriod, ...]
+    ndwi_sensors: tuple[SensorPeriod, ...]  # medium-resolution reflectance sensors (NDWI and NDVI)
+    lst_sensors: tuple[SensorPeriod, ...] = ()  # empty: no LST, hence no TCI or VHI
     daily_nan_max: float = 0.95  # DOMAIN.md §1.3: daily product dropped when > 95 % of land is masked
     lst_qc_mask: bool = True  # DOMAIN.md §1.10 item 3: EO4DM had none
+    # composites the chain produces (NDVI, NDWI, LST); null: the convention's VCI index, NDWI, and LST when
+    # lst_sensors are listed (eo4dm_helpers.capabilities)
+    indices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ class LocalTile:
 @dataclass(frozen=True)
 class LocalChain:
     enabled: bool
-    sensors: tuple[SensorPeriod, ...]
+    sensors: tuple[SensorPeriod, ...] = ()
     # empty: the tiles discovered over the territory, cached in the archive (eo4dm_helpers.territory_tiles)
     tiles: tuple[LocalTile, ...] = ()
     s2_cloud_source: Literal["cloud_score_plus", "s2cloudless"] = "cloud_score_plus"
@@ -231,6 +234,7 @@ class LocalChain:
     thresholds: LocalThresholds = field(default_factory=LocalThresholds)
     calibration: dict[str, Calibration] = field(default_factory=dict)
     source: Literal["scenes", "stac"] = "scenes"  # stac: S2/Landsat scenes from ``stac.highres`` (issue #10)
+    indices: tuple[str, ...] = ("NDVI", "NDWI")  # composites of the tiles; VAI from NDWI, else NDVI
 
 
 @dataclass(frozen=True)
@@ -320,7 +324,7 @@ class Config:
     backend: Literal["earthengine", "local"]
     paths: Paths
     global_chain: GlobalChain
-    local_chain: LocalChain
+    local_chain: LocalChain = field(default_factory=lambda: LocalChain(enabled=False))  # absent: no local chain
     indicators: Indicators = field(default_factory=Indicators)
     credentials: Credentials = field(default_factory=Credentials)
     download: Download = field(default_factory=Download)
@@ -555,7 +559,9 @@ def _check(obj: Any, p: str) -> None:
                 _fail(p, "lst_sensors", f"SLSTR starts {s_.start}, but SL_2_LST is operational from 2017-07-05")
         if not 0 < obj.daily_nan_max <= 1:
             _fail(p, "daily_nan_max", f"must be in (0, 1], got {obj.daily_nan_max}")
+        _check_index_list(p, obj.indices, ("NDVI", "NDWI", "LST"))
     if isinstance(obj, LocalChain):
+        _check_index_list(p, obj.indices, ("NDVI", "NDWI"))
         for s in obj.sensors:
             if s.name not in {"S2", "L7", "L8", "L9"}:
                 _fail(p, "sensors", f"unknown high-resolution sensor {s.name!r} (S2, L7, L8 or L9)")
@@ -598,6 +604,9 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "swath_radius_m", f"must be positive, got {obj.swath_radius_m}")
     if isinstance(obj, Config):
         _check_sources(obj)
+        from .capabilities import check_indices  # here: capabilities imports this module
+
+        check_indices(obj)
     if isinstance(obj, Credentials | Download):
         for name in ("ee_key_file", "drive_client_secrets", "drive_token"):
             value = getattr(obj, name, None)
@@ -613,6 +622,18 @@ def _check(obj: Any, p: str) -> None:
             _fail(p, "vai_dense_vegetation_ndvi", "must be greater than vai_bare_soil_ndvi")
         if obj.provisional_dekads < 0:
             _fail(p, "provisional_dekads", f"must be >= 0, got {obj.provisional_dekads}")
+
+
+def _check_index_list(p: str, indices: tuple[str, ...] | None, allowed: tuple[str, ...]) -> None:
+    if indices is None:
+        return
+    bad = [k for k, i in enumerate(indices) if i not in allowed]
+    if bad:  # the value is not quoted (a misplaced secret must never be printed)
+        _fail(p, f"indices[{bad[0]}]", f"unknown index (expected one of {', '.join(allowed)})")
+    if not indices:
+        _fail(p, "indices", f"list at least one of {', '.join(allowed)} (or disable the chain)")
+    if len(set(indices)) != len(indices):
+        _fail(p, "indices", "an index is listed twice")
 
 
 def _holds_key(value: str) -> bool:

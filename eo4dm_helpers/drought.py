@@ -19,7 +19,6 @@ import numpy as np
 from . import indicators as I
 from .archive import Archive, Month, Period
 from .blocks import BlockWriter, block_windows, read_window
-from .chains import global_period_sensor
 from .config import Config, Grid
 from .dekads import Dekad
 from .workflow import Context, commit
@@ -60,9 +59,17 @@ def check_grid(paths: Iterable[Path], grid: Grid, key: str) -> None:
                                     "archive; rebuild or remove it")
 
 
-def _no_valid_pixel(path: Path) -> ArchiveInputError:
-    return ArchiveInputError(f"{path} has no valid pixel (every value is NaN): a composite always has some; "
-                             "rebuild it (delete it and run its dekad again) before computing indicators from it")
+class NoValidPixel(ArchiveInputError):
+    """The current composite has no valid pixel (every value NaN): the period has no data (not a failure
+    for a dekad: :func:`run_indicators` records it as a no-data dekad)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        super().__init__(f"{path} has no valid pixel (every value is NaN)")
+
+
+def _no_valid_pixel(path: Path) -> NoValidPixel:
+    return NoValidPixel(path)
 
 
 @dataclass
@@ -71,6 +78,7 @@ class IndicatorSet:
     produced: dict[str, Path] = field(default_factory=dict)  # name -> staged file
     reference_years: dict[str, list[int]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # name -> why it was not produced
+    no_data: str | None = None  # why the period has no data (an all-NaN composite, a no-data record)
     warnings: dict[str, str] = field(default_factory=dict)  # e.g. pixels with a flat reference
     sources: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # name -> provenance -> reference years
 
@@ -117,16 +125,27 @@ def sources_tag(sources: dict[str, list[int]]) -> str:
 
 def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> IndicatorSet:
     """VCI, TCI, VHI with QSCORE for a dekad or a month (DOMAIN.md §1.6), in the configured convention."""
+    from .capabilities import capabilities
+    from .chains import NoDataError, sensor_for
+
     cfg, arch = ctx.cfg, ctx.archive
     conv = I.CONVENTIONS[cfg.indicators.convention]
+    cap = capabilities(cfg)
     start = period.start if isinstance(period, Dekad) else date(period.year, period.month, 1)
-    ndwi_sensor, lst_sensor = global_period_sensor(cfg, start)
+    gc = cfg.global_chain
+    ndwi_sensor, lst_sensor = sensor_for(gc.ndwi_sensors, start), sensor_for(gc.lst_sensors, start)
+    if ndwi_sensor is None or (cap.lst and lst_sensor is None):
+        raise NoDataError(f"no medium-resolution sensor is configured for {start} "
+                          "(global_chain.ndwi_sensors / lst_sensors)")
     out = IndicatorSet(period)
     inputs: dict[str, tuple[Path, dict[int, Path]]] = {}
     # The vegetation index reference pools MODIS and VIIRS (NDWI R² 0.83, no calibration needed);
-    # LST only from the current LST sensor (not interchangeable, DOMAIN.md §1.9).
-    for name, index, sensor, ref_sensors in (("VCI", conv.vci_index, ndwi_sensor, ("MODIS", "VIIRS")),
-                                             ("TCI", "LST", lst_sensor, (lst_sensor,))):
+    # LST only from the current LST sensor (not interchangeable, DOMAIN.md §1.9). Only the indicators the
+    # configuration produces (capabilities): without LST, no TCI or VHI, and nothing says they failed.
+    wanted = [("VCI", cap.vci_index, ndwi_sensor, ("MODIS", "VIIRS")), ("TCI", "LST", lst_sensor, (lst_sensor,))]
+    for name, index, sensor, ref_sensors in wanted:
+        if name not in cap.global_indicators:
+            continue
         cur = arch.global_composite(sensor, index, period)
         if not cur.exists():
             out.missing[name] = f"no {sensor} {index} composite for {getattr(period, 'label', period)}"
@@ -135,7 +154,7 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
         if refs is not None:
             inputs[name] = (cur, refs)
     names = list(inputs) + (["VHI"] if len(inputs) == 2 else [])
-    if "VHI" not in names:
+    if "VHI" not in names and "VHI" in cap.global_indicators:
         out.missing["VHI"] = "needs both VCI and TCI: " + "; ".join(f"{k}: {v}" for k, v in out.missing.items())
     if not names:
         return out
@@ -145,6 +164,9 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
                 "CONVENTION": conv.name, "STATUS": status(cfg, period)} for n in names}
     files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"]) for n in names}
     check_grid([p for cur, refs in inputs.values() for p in (cur, *refs.values())], grid, "global_chain.grid")
+    for cur, _ in inputs.values():
+        if not _has_valid_pixel(cur, grid):  # before any statistic is accumulated
+            raise _no_valid_pixel(cur)
     flat = dict.fromkeys(inputs, 0)
     valid = dict.fromkeys(inputs, 0)  # pixels of the current composite with a value
     min_years = cfg.indicators.reference.min_years
@@ -178,24 +200,36 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
 
 
 def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, zones) -> IndicatorSet:
-    """VAI (NDWI z-score, DOMAIN.md §1.6) for a tile, masked where the reference NDVI says bare soil or
-    dense vegetation (thresholds indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi)."""
+    """VAI (NDWI z-score, DOMAIN.md §1.6; NDVI's when local_chain.indices has no NDWI) for a tile, masked where
+    the reference NDVI says bare soil or dense vegetation (thresholds indicators.vai_bare_soil_ndvi /
+    vai_dense_vegetation_ndvi); without NDVI composites the filter is skipped and a warning says so."""
+    from .capabilities import capabilities
+
     cfg, arch, d = ctx.cfg, ctx.archive, ctx.dekad
+    cap = capabilities(cfg)
     out = IndicatorSet(d)
-    cur = arch.local_composite(tile_id, "NDWI", d)
-    if not cur.exists():
-        out.missing["VAI"] = f"no local NDWI composite for tile {tile_id}"
+    index = cap.vai_index  # NDWI as EO4DM (DOMAIN.md §1.6), else NDVI (local_chain.indices)
+    if index is None:
         return out
-    refs = _reference(cfg, d, arch.local_history(tile_id, "NDWI", d), out, "VAI")
+    cur = arch.local_composite(tile_id, index, d)
+    if not cur.exists():
+        out.missing["VAI"] = f"no local {index} composite for tile {tile_id}"
+        return out
+    refs = _reference(cfg, d, arch.local_history(tile_id, index, d), out, "VAI")
     if refs is None:
         return out
-    ndvi_hist = arch.local_history(tile_id, "NDVI", d)
+    ndvi_hist = arch.local_history(tile_id, "NDVI", d) if cap.vai_filter else {}
     ndvi_refs = {y: ndvi_hist[y] for y in refs if y in ndvi_hist}
+    if not cap.vai_filter:
+        out.warnings["VAI"] = ("bare-soil / dense-vegetation filter not applied: it needs an NDVI reference and "
+                               "local_chain.indices does not list NDVI")
     path = ctx.staged.local_indicator(tile_id, "VAI", d)
-    tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d),
+    tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d), "INDEX": index,
                     "REFERENCE_SOURCES": sources_tag(out.sources.get("VAI", {})),
                     "CONVENTION": cfg.indicators.convention}}
     check_grid([cur, *refs.values(), *ndvi_refs.values()], grid, f"local_chain.tiles[{tile_id}].grid")
+    if not _has_valid_pixel(cur, grid):
+        raise _no_valid_pixel(cur)
     flat = valid = 0
     min_years = cfg.indicators.reference.min_years
     with BlockWriter({"VAI": (path, ["VAI", "QSCORE"])}, grid, tags) as w:
@@ -217,7 +251,8 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
             raise _no_valid_pixel(cur)
     out.produced["VAI"] = path
     if flat:
-        out.warnings["VAI"] = f"{flat} pixel(s) have a constant reference (std = 0): VAI is undefined (NaN) there"
+        flat_note = f"{flat} pixel(s) have a constant reference (std = 0): VAI is undefined (NaN) there"
+        out.warnings["VAI"] = "; ".join(filter(None, (out.warnings.get("VAI"), flat_note)))
     return out
 
 
@@ -238,12 +273,17 @@ def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
     sets: dict[str, IndicatorSet] = {}
     conv = I.CONVENTIONS[cfg.indicators.convention]
     if cfg.global_chain.enabled:
-        sets["global"] = global_indicators(ctx, d, stats, zones)
+        sets["global"] = _or_no_data(ctx, "global", lambda: global_indicators(ctx, d, stats, zones))
         if d.index == 3:  # monthly indicators from monthly composites (DOMAIN.md §1.5)
-            sets["global_month"] = global_indicators(ctx, Month(d.year, d.month), stats, zones)
+            month = Month(d.year, d.month)
+            try:
+                sets["global_month"] = global_indicators(ctx, month, stats, zones)
+            except NoValidPixel as exc:  # a month without data: its indicators are not produced
+                sets["global_month"] = IndicatorSet(month, no_data=f"{exc.path.name} has no valid pixel")
     if cfg.local_chain.enabled:
         for tile in cfg.local_chain.tiles:
-            sets[f"local_{tile.id}"] = local_indicators(ctx, tile.id, tile.grid, stats, zones)
+            sets[f"local_{tile.id}"] = _or_no_data(
+                ctx, tile.id, lambda tile=tile: local_indicators(ctx, tile.id, tile.grid, stats, zones))
     rows = [{"chain": "global", **r} for name in ("VHI", "VCI", "TCI") for r in stats.rows(name, conv.vhi_breaks)]
     for tile in cfg.local_chain.tiles:
         rows += [{"chain": f"local {tile.id}", **r, "indicator": "VAI"}
@@ -251,10 +291,44 @@ def run_indicators(ctx: Context) -> dict[str, IndicatorSet]:
     if cfg.territory.zones is not None and any(st.produced for k, st in sets.items() if k != "global_month"):
         _stage_zone_stats(ctx, rows)
     ctx.note("indicators", {k: {"produced": sorted(s.produced), "missing": s.missing, "warnings": s.warnings,
+                                "no_data": s.no_data,
                                 "reference_years": s.reference_years, "reference_sources": s.sources}
                             for k, s in sets.items()})
     commit(ctx)
     return sets
+
+
+def _or_no_data(ctx: Context, chain: str, compute) -> IndicatorSet:
+    """``compute()``'s indicators of ``chain`` ("global" or a tile id) for the dekad, or a no-data dekad: one
+    with a no-data record already (nothing to compute), or whose current composite has no valid pixel. The
+    latter is recorded as the routine records an all-cloud dekad (a ``nodata/...`` record, which completeness
+    reads), superseding only that dekad's composites of the chain: a rerun finds the same no-data dekad. Never
+    a failure."""
+    from .completeness import nodata_path, nodata_reason, nodata_record
+    from .storage import write_text_atomic
+
+    d = ctx.dekad
+    record = nodata_path(ctx.cfg.paths.archive, chain, d)
+    if record.is_file():
+        return IndicatorSet(d, no_data=nodata_reason(record))
+    try:
+        return compute()
+    except NoValidPixel as exc:
+        arch = ctx.archive
+        root = arch.root
+        dekad_files = [p for p in exc.path.parent.glob(f"*_{d.yyyymm}_COMPD{d.index}.tif")] \
+            if chain == "global" else list(arch.local_composite(chain, "*", d).parent.glob(
+                arch.local_composite(chain, "*", d).name))
+        reason = (f"the composite {exc.path.name} has no valid pixel (every value is NaN): "
+                  "no usable acquisition, a dekad without data")
+        write_text_atomic(nodata_path(ctx.staged.root, chain, d),
+                          nodata_record(reason, [str(p.relative_to(root)) for p in sorted(dekad_files)]))
+        return IndicatorSet(d, no_data=reason)
+
+
+def _has_valid_pixel(path: Path, grid: Grid) -> bool:
+    """Whether band 1 of ``path`` has a value anywhere (window by window; stops at the first)."""
+    return any(np.any(~np.isnan(read_window(path, win, (1,))[0])) for win in block_windows(grid))
 
 
 def _stage_zone_stats(ctx: Context, rows: list[dict[str, object]]) -> None:
@@ -293,8 +367,10 @@ def provisional_dekads(cfg: Config, before: Dekad, inv=None) -> list[Dekad]:
         if d in inv.dekads and status(cfg, d) == "provisional" and missing(cfg, d, inv, bulletin=False):
             out.append(d)
             continue
-        paths = [arch.global_indicator("VHI", d)] + [arch.local_indicator(t.id, "VAI", d)
-                                                       for t in cfg.local_chain.tiles]
+        from .capabilities import capabilities
+
+        paths = [arch.global_indicator(n, d) for n in capabilities(cfg).global_indicators] + \
+            [arch.local_indicator(t.id, "VAI", d) for t in cfg.local_chain.tiles]
         for p in paths:
             if p.exists():
                 try:

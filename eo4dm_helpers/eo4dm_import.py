@@ -2,7 +2,7 @@
 
 EO4DM keeps its record in ``DATA_HISTO/<Territory>/`` (DOMAIN.md §1.2)::
 
-    0_INDICES/MODIS/{DECADE,MONTH}/MODIS_{NDWI|LST}_{YYYYMM}_{COMPD1|COMPD2|COMPD3|COMPM}.tif   b1 mean, b2 count
+    0_INDICES/MODIS/{DECADE,MONTH}/MODIS_{NDWI|NDVI|LST}_{YYYYMM}_{COMPD1|COMPD2|COMPD3|COMPM}.tif   b1 mean, b2 count
     0_INDICES/LANDSAT_SENTINEL2/DECADE/LANDSAT_SENTINEL2_0{tile}_{YYYYMM}_{NDWI|NDVI}_{type}.tif
     0_INDICES/ASCAT/...                                   ALERT chain input: not imported
     1_INDICATEURS/GLOBAL/{DECADE,MONTH}/{VCI|TCI|VHI}_{YYYYMM}{D1|D2|D3|M}.tif              b1 value, b2 QSCORE
@@ -14,6 +14,9 @@ Local composite names are accepted in both orders, ``*_{NDWI|NDVI}_{YYYYMM}_{typ
 per-tile sub-folder or from a name field holding the Landsat tile (``82075``, or ``082075`` as EO4DM
 writes it). ``type`` is one of the §1.5 composite types (``COMPD{d}``, ``COMPD{d}e/m/M``, ``DAY{d}e/m/M``),
 kept in the tag ``COMPOSITE_TYPE``. A file that cannot be placed is listed as skipped with the reason.
+Files skipped by design (statistics tables, ALERT products, GDAL sidecars, duplicates) are only listed;
+files that cannot be placed (a name not recognised, no tile, outside the layout) are listed too and make
+the command exit 1 once the rest is imported, unless ``--ignore-unplaced``: nothing is skipped silently.
 
 Every file to import is validated before anything is written (readable GeoTIFF with no truncated
 block, a CRS, float data, the expected bands, one grid per chain and tile, the grid of the archive's
@@ -32,6 +35,9 @@ Two EO4DM outputs need a decision, made visibly in the plan:
 Command line::
 
     python -m eo4dm_helpers.eo4dm_import SOURCE --params PARAMS [--overwrite] [--dry-run] [--local-months] [--quick]
+        [--ignore-unplaced]
+
+Exit status: 0 done, 1 done but some files could not be placed (listed), 2 nothing written (an error).
 """
 
 from __future__ import annotations
@@ -129,6 +135,11 @@ class ImportPlan:
     def skips(self) -> list[Action]:
         return self._ops("skip")
 
+    @property
+    def unplaced(self) -> list[Action]:
+        """Skipped files the importer could not place (not skipped by design): the command exits 1."""
+        return [a for a in self.skips if not _by_design(a.reason)]
+
     def summary(self, overwrite: bool = False) -> str:
         """Short text: per family what would be written or kept, then the skipped files by reason."""
         write, keep = Counter(), Counter()
@@ -190,7 +201,7 @@ def _summary(head: str, verb: str, write: Counter[str], keep: Counter[str], skip
 _EXT = re.compile(r"\.tiff?$", re.IGNORECASE)
 _YM = r"(?P<ym>\d{6})"
 _SENSORS = "|".join(GLOBAL_SENSORS)
-_GLOBAL_COMP = re.compile(rf"^(?P<sensor>{_SENSORS})_(?P<index>NDWI|LST)_{_YM}_COMP(?:D(?P<d>[123])|M)$")
+_GLOBAL_COMP = re.compile(rf"^(?P<sensor>{_SENSORS})_(?P<index>NDWI|NDVI|LST)_{_YM}_COMP(?:D(?P<d>[123])|M)$")
 _GLOBAL_IND = re.compile(rf"^(?P<name>VCI|TCI|VHI)_{_YM}(?:D(?P<d>[123])|M)$")
 _VAI = re.compile(rf"^VAI_(?:(?P<tile>[^_]+)_)?{_YM}(?:D(?P<d>[123])|(?P<month>M))$")
 _LTYPE = r"(?P<type>COMPD[123][emM]?|DAY[123][emM]?|COMPM|DAY)"  # DOMAIN.md §1.5 (+ COMPM/DAY of the month)
@@ -198,9 +209,18 @@ _LOCAL_DOC = re.compile(rf"^(?:(?P<pre>.+)_)?(?P<index>NDWI|NDVI)_{_YM}_{_LTYPE}
 _LOCAL_CODE = re.compile(rf"^(?:(?P<pre>.+)_)?{_YM}_(?P<index>NDWI|NDVI)_{_LTYPE}$")  # order of the EO4DM code
 _TILE = re.compile(r"^0?(\d{5})$")  # Landsat WRS-2 path+0+row; EO4DM prefixes a 0 in file names
 
-_GLOBAL_COMP_NAMES = "{MODIS|VIIRS}_{NDWI|LST}_YYYYMM_COMPD{1|2|3}.tif or ..._COMPM.tif"
+_GLOBAL_COMP_NAMES = "{MODIS|VIIRS}_{NDWI|NDVI|LST}_YYYYMM_COMPD{1|2|3}.tif or ..._COMPM.tif"
 _LOCAL_NAMES = "*_{NDWI|NDVI}_YYYYMM_{COMPD|DAY}{d}[e|m|M].tif or *_YYYYMM_{NDWI|NDVI}_<type>.tif"
 _NO_SLOT = "no slot in our archive"
+
+
+_DESIGN = ("hidden or temporary file", "GDAL metadata sidecar", "statistics table", "local month composite",
+           "duplicate of ", "the dekad composite ")
+
+
+def _by_design(reason: str) -> bool:
+    """Whether a skip reason is a decision of the importer (not a file it failed to place)."""
+    return reason.startswith(_DESIGN) or _NO_SLOT in reason
 
 
 @dataclass(frozen=True)
@@ -667,6 +687,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="copy local month composites (COMPM, DAY) into the three dekads of their month")
     p.add_argument("--quick", action="store_true",
                    help="check each file's structure (truncation) without decoding every pixel")
+    p.add_argument("--ignore-unplaced", action="store_true",
+                   help="exit 0 even when some files of the store could not be placed (they are listed)")
     args = p.parse_args(argv)
     try:
         cfg = load_config(args.params)
@@ -674,14 +696,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                            full_check=not args.quick, expected_grids=config_grids(cfg))
         if args.dry_run:
             print(plan.summary(overwrite=args.overwrite))
-            return 0
-        report = run_import(plan, overwrite=args.overwrite)
+        else:
+            print(run_import(plan, overwrite=args.overwrite).summary())
     except (ConfigError, EO4DMImportError, LockError, OSError, rasterio.errors.RasterioError) as exc:
         from .redact import redact
 
         print(f"eo4dm_import: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
-    print(report.summary())
+    unplaced = plan.unplaced
+    if unplaced and not args.ignore_unplaced:
+        eg = ", ".join(a.rel for a in unplaced[:3]) + (", ..." if len(unplaced) > 3 else "")
+        print(f"eo4dm_import: {len(unplaced)} file(s) of the store could not be placed ({eg}; reasons listed "
+              "above): rename or move them, or pass --ignore-unplaced", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -131,23 +131,24 @@ def series_panels(series: list, title: str, unit: str = "", ncols: int = 3):
     return fig
 
 
-def timeline_figure(rows: list[dict], stress: float, breaks: tuple[float, ...]):
-    """Territory VHI per dekad, with the class bands behind it."""
+def timeline_figure(rows: list[dict], stress: float, breaks: tuple[float, ...], name: str = "VHI"):
+    """Territory ``name`` (VHI, VCI or VAI: rows of series.indicator_timeline) per dekad, with the class
+    bands behind it."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     from .dekads import Dekad, dekad_range
 
     fig, ax = plt.subplots(figsize=(9, 2.8), dpi=100)
-    by = {r["dekad"]: r["VHI"] for r in rows}
+    by = {r["dekad"]: r.get("value", r.get(name)) for r in rows}
     labels = [Dekad.parse(r["dekad"]) for r in rows]
     every = dekad_range(min(labels), max(labels)) if labels else []
     x = [d.start for d in every]  # every dekad: a gap in the archive is a gap in the line, not a straight join
     for lo, hi, c in zip(breaks[:-1], breaks[1:], CLASS_COLOURS, strict=True):
         ax.axhspan(lo, hi, color=c, alpha=0.25, lw=0)
     ax.plot(x, [by.get(d.label, np.nan) for d in every], color="#08519c", lw=1.2, marker=".", ms=3)
-    ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress (VHI ≤ {stress:g})")
+    ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress ({name} ≤ {stress:g})")
     ax.set_ylim(breaks[0], breaks[-1])
-    ax.set_ylabel("territory VHI", fontsize=8)
+    ax.set_ylabel(f"territory {name}", fontsize=8)
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))

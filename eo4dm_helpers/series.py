@@ -11,7 +11,7 @@ from .archive import Archive
 from .blocks import read_window
 from .config import Config
 from .dekads import Dekad, dekad_range
-from .indicators import CLASS_NAMES, CONVENTIONS, classify
+from .indicators import CLASS_NAMES, CONVENTIONS, VAI_BREAKS, classify
 from .zones import Zone, zone_masks
 
 
@@ -63,22 +63,41 @@ def zone_series(cfg: Config, upto: Dekad, index: str, zones: list[Zone], sensors
 
 
 def vhi_timeline(cfg: Config) -> list[dict[str, object]]:
-    """Territory-wide VHI of every dekad in the archive: mean, share in drought (Moderate or worse), status."""
+    """Territory-wide VHI of every dekad in the archive (:func:`indicator_timeline`)."""
+    return indicator_timeline(cfg, "VHI")
+
+
+def indicator_timeline(cfg: Config, name: str = "VHI") -> list[dict[str, object]]:
+    """Territory-wide ``name`` (VHI, VCI: global; VAI: every tile's pixels pooled) of every dekad in the
+    archive: mean (``value`` and ``name``), share in drought (Moderate or worse), status, class shares."""
     import rasterio
 
     arch = Archive(cfg.paths.archive)
-    folder = arch.root / "indicators" / "global" / "dekad"
-    breaks = CONVENTIONS[cfg.indicators.convention].vhi_breaks
-    rows = []
-    for p in sorted(folder.glob("VHI_*.tif")) if folder.is_dir() else []:
-        label = p.stem.split("_")[1]  # YYYYMMDn
+    if name == "VAI":
+        breaks = VAI_BREAKS
+        files = sorted((arch.root / "indicators" / "local").glob("*/dekad/VAI_*.tif"))
+    else:
+        breaks = CONVENTIONS[cfg.indicators.convention].vhi_breaks
+        folder = arch.root / "indicators" / "global" / "dekad"
+        files = sorted(folder.glob(f"{name}_*.tif")) if folder.is_dir() else []
+    by: dict[Dekad, tuple[list[np.ndarray], list[str]]] = {}
+    for p in files:
+        label = p.stem.split("_")[-1]  # YYYYMMDn
         d = Dekad(int(label[:4]), int(label[4:6]), int(label[7]))
         with rasterio.open(p) as src:
             v = src.read(1, out_shape=(min(src.height, 1024), min(src.width, 1024))).astype(np.float32)
             st = src.tags().get("STATUS", "")
+        vals, sts = by.setdefault(d, ([], []))
+        vals.append(v.ravel())
+        sts.append(st)
+    rows = []
+    for d, (vals, sts) in sorted(by.items()):
+        v = np.concatenate(vals)
         codes = classify(v, breaks)
         valid = codes > 0
-        rows.append({"dekad": d.label, "VHI": float(np.nanmean(v)) if valid.any() else np.nan,
+        mean = float(np.nanmean(v)) if valid.any() else np.nan
+        st = "provisional" if "provisional" in sts else sts[0]
+        rows.append({"dekad": d.label, "value": mean, name: mean,
                      "% in drought": 100 * float(np.mean(codes[valid] <= 3)) if valid.any() else np.nan,
                      "status": st, **{f"% {n}": 100 * float(np.mean(codes[valid] == i + 1)) if valid.any()
                                       else np.nan for i, n in enumerate(CLASS_NAMES)}})

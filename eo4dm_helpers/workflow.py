@@ -21,6 +21,7 @@ import numpy as np
 from . import chains, runs
 from . import completeness as C
 from .archive import SOURCE_LOCAL, SOURCE_TAG, Archive, Month, grid_of, write_raster
+from .capabilities import capabilities
 from .composites import Composite
 from .config import Config, ConfigError, Grid, LocalTile, load_config, parse_dekad
 from .dekads import Dekad
@@ -61,13 +62,15 @@ class Context:
 
 def check_backend(cfg: Config) -> None:
     """Stop early, naming what to fix, when the configured backend cannot run: the local backend needs
-    its scene store; Earth Engine needs credentials that Google accepts (AuthError)."""
+    its scene store to build composites (checked by the steps that read scenes: indicators and reports from
+    the archive need none); Earth Engine needs credentials that Google accepts (AuthError)."""
     if cfg.backend == "earthengine":
         from .ee.session import initialize
 
         initialize(cfg)
-    elif cfg.paths.scenes is None:
-        raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
+
+
+SCENES_NEEDED = "paths.scenes: the local backend needs the folder of local scenes to build composites"
 
 
 def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
@@ -81,8 +84,6 @@ def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = N
         from .ee.session import initialize
 
         initialize(cfg)  # AuthError names what to fix
-    elif cfg.paths.scenes is None:
-        raise ConfigError("paths.scenes: the local backend needs the folder of local scenes")
     if d.end >= cfg.today():
         raise ConfigError(f"dekad: {d.label} is not complete yet on {cfg.today()} (it ends {d.end})")
     run_id, holder = runs.current()
@@ -97,7 +98,8 @@ def _land(root: Path, grid: Grid) -> np.ndarray:
 
 
 def land_for(cfg: Config, grid: Grid) -> np.ndarray:
-    assert cfg.paths.scenes is not None
+    if cfg.paths.scenes is None:
+        raise ConfigError(SCENES_NEEDED)
     return _land(cfg.paths.scenes, grid)
 
 
@@ -140,11 +142,12 @@ def run_global(ctx: Context) -> GlobalResult:
                             "availability": avail.as_rows(), "no_data": reason})
         return GlobalResult(comp_d, None, sensors, avail, land, no_data=reason)
     comp_m = chains.global_composites(days, first, last, land.shape) if month else None
+    wanted = global_outputs(cfg)
     for period, comp in ((d, comp_d), (Month(d.year, d.month), comp_m)):
         if comp is None:
             continue
         for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
-            if index not in comp.mean:
+            if index not in comp.mean or index not in wanted or sensor is None:
                 continue
             write_raster(ctx.staged.global_composite(sensor, index, period), [comp.mean[index], comp.count[index]],
                          [index, "count"], grid, {"IMAGES": len(comp.images), "PERIOD": getattr(period, "label", ""),
@@ -152,6 +155,15 @@ def run_global(ctx: Context) -> GlobalResult:
     ctx.note("global", {"images": comp_d.n_images, "month_images": comp_m.n_images if comp_m else None,
                         "sensors": list(sensors), "availability": avail.as_rows()})
     return GlobalResult(comp_d, comp_m, sensors, avail, land)
+
+
+def global_outputs(cfg: Config) -> tuple[str, ...]:
+    """The global composites written: those ``global_chain.indices`` lists; when it is not given, every
+    index computed (NDWI, NDVI, LST as before), LST only when configured (capabilities)."""
+    cap = capabilities(cfg)
+    if cfg.global_chain.indices is not None:
+        return cap.global_indices
+    return ("NDWI", "NDVI") + (("LST",) if cap.lst else ())
 
 
 def stage_no_data(ctx: Context, chain: str, reason: str) -> Path:
@@ -169,7 +181,8 @@ def _tile_land(ctx: Context, tile: LocalTile) -> LandMask:
     """The tile's land mask, staged once as a GeoTIFF and read by window (a 10 m tile's mask is
     ~340 MB as an array). Cached under ``<output>/cache/land``, keyed by the grid and WorldCover."""
     root = ctx.cfg.paths.scenes
-    assert root is not None
+    if root is None:
+        raise ConfigError(SCENES_NEEDED)
     key = repr(tile.grid) + "".join(f"{s.collection}/{s.index}" for ss in worldcover_scenes(root).values() for s in ss)
     name = f"{tile.id}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.tif"
     return LandMask.staged(root, tile.grid, ctx.cfg.paths.output / "cache" / "land" / name)
@@ -203,7 +216,8 @@ def run_local_composite(ctx: Context, tiles: tuple[LocalTile, ...] | None = None
     out = {}
     windows: dict[str, dict] = {}
     for tile in ctx.cfg.local_chain.tiles if tiles is None else tiles:
-        paths = {i: ctx.staged.local_composite(tile.id, i, ctx.dekad) for i in ("NDVI", "NDWI")}
+        paths = {i: ctx.staged.local_composite(tile.id, i, ctx.dekad) for i in ("NDVI", "NDWI")
+                 if i in capabilities(ctx.cfg).local_indices}  # those local_chain.indices lists
         try:
             comp = chains.write_local_composite(ctx.cfg, ctx.dekad, tile, staged_scenes(ctx, tile),
                                                 _tile_land(ctx, tile), paths)
@@ -264,7 +278,7 @@ def commit(ctx: Context) -> list[Path]:
             if r.parts[0] == "composites":  # data now exists: the no-data record no longer holds
                 stale.append(C.nodata_path(archive, chain, dekad))
             else:  # no data now: earlier composites of the dekad no longer hold
-                stale += C.composites_of(ctx.cfg, dekad, chain)
+                stale += C.superseded_by(ctx.cfg, dekad, chain, src_root / r)
         elif r.parts[0] == "indicators":
             stats = Archive(archive).zone_stats(dekad)
             stale += [stats, C.stats_sidecar(stats)]

@@ -103,6 +103,9 @@ def test_plan_places_every_file_or_says_why_not(tmp_path):
     assert "no Landsat tile" in skip_reason(plan, "LS2_NDWI_202303_COMPD2.tif")
     assert "local_months" in skip_reason(plan, "LANDSAT_SENTINEL2_082075_202003_NDWI_COMPM.tif")
     assert len(plan.skips) == 6
+    # skipped by design (ASCAT, ALERT, STATS, a month composite without local_months) vs. not placeable
+    assert sorted(a.rel.rsplit("/", 1)[-1] for a in plan.unplaced) == ["LS2_NDWI_202303_COMPD2.tif",
+                                                                        "MODIS_NDWI_2023-03_COMPD3.tif"]
     one_band = [a for a in plan.copies if a.rel.endswith("MODIS_LST_202203_COMPD2.tif")][0]
     assert one_band.rewrite and "single-image" in one_band.reason
     text = plan.summary()
@@ -298,12 +301,16 @@ def test_command_line(tmp_path, capsys):
     params = demo_params(tmp_path)
     archive = load_config(params).paths.archive
     src = str(tmp_path / "DATA_HISTO")
-    assert E.main([src, "--params", str(params), "--dry-run"]) == 0
-    assert "total: 27 would write" in capsys.readouterr().out and not archive.exists()
-    assert E.main([src, "--params", str(params), "--quick"]) == 0
+    # two files cannot be placed (a malformed date, no tile): listed, and exit 1 once the rest is imported
+    assert E.main([src, "--params", str(params), "--dry-run"]) == 1
+    out, err = capsys.readouterr()
+    assert "total: 27 would write" in out and not archive.exists()
+    assert err.count("\n") == 1 and "2 file(s) of the store could not be placed" in err
+    assert "LS2_NDWI_202303_COMPD2.tif" in err and "MODIS_NDWI_2023-03_COMPD3.tif" in err
+    assert E.main([src, "--params", str(params), "--quick"]) == 1
     out = capsys.readouterr().out
     assert "total: 27 written, 0 kept" in out and "skipped 6 file(s)" in out
-    assert E.main([src, "--params", str(params)]) == 0
+    assert E.main([src, "--params", str(params), "--ignore-unplaced"]) == 0  # skipped by choice: exit 0
     assert "total: 0 written, 27 kept" in capsys.readouterr().out
     # errors: one line, exit 2
     bad = tmp_path / "DATA_HISTO" / "New_Caledonia_Fr" / "1_INDICATEURS" / "GLOBAL" / "MONTH" / "VHI_202303M.tif"

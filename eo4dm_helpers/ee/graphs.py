@@ -328,8 +328,12 @@ def lst_daily(product: P.Product, land: ee.Image, lo: str, hi: str, region: ee.G
 def medium_daily(cfg: Config, first: date, last: date) -> ee.ImageCollection:
     """Daily NDWI + LST (°C) images with the common mask; days with more than ``daily_nan_max`` of
     land masked in NDWI or LST dropped server-side (DOMAIN.md §1.3)."""
+    from ..capabilities import capabilities
+
     gc = cfg.global_chain
     region, land = grid_region(gc.grid), land_mask()
+    if not capabilities(cfg).lst:  # no LST configured: NDWI and NDVI alone, each with its own mask
+        return _reflectance_only(cfg, first, last, region, land)
     parts = []
     for ndwi_s, lo_d, hi_d in _active(gc.ndwi_sensors, first, last):
         for lst_s, lo2, hi2 in _active(gc.lst_sensors, lo_d, hi_d):
@@ -355,6 +359,22 @@ def medium_daily(cfg: Config, first: date, last: date) -> ee.ImageCollection:
                                     ee.Filter.lte("nan_LST", gc.daily_nan_max)))
 
 
+def _reflectance_only(cfg: Config, first: date, last: date, region: ee.Geometry, land: ee.Image
+                      ) -> ee.ImageCollection:
+    """Daily NDWI and NDVI without LST; days with more than ``daily_nan_max`` of land masked in NDWI dropped
+    (DOMAIN.md §1.3, the LST half of the rule left out with LST)."""
+    gc = cfg.global_chain
+    parts = []
+    for ndwi_s, lo_d, hi_d in _active(gc.ndwi_sensors, first, last):
+        lo, hi = utc_window(lo_d, hi_d, cfg.timezone)
+        parts.append(reflectance_daily(P.MEDIUM_RES_NDWI[ndwi_s.name][0], land, lo, hi, region))
+    col = parts[0]
+    for p in parts[1:]:
+        col = col.merge(p)
+    col = col.map(lambda i: with_nan_score(i, "NDWI", land, region))
+    return col.filter(ee.Filter.lte("nan_NDWI", gc.daily_nan_max))
+
+
 def _combine_day(img: ee.Image) -> ee.Image:
     ndwi, ndvi = ee.Image(img).select("NDWI"), ee.Image(img).select("NDVI")
     lst = ee.ImageCollection.fromImages(ee.List(img.get("lst"))).mean().rename("LST")
@@ -367,8 +387,11 @@ def _combine_day(img: ee.Image) -> ee.Image:
 def global_composite(cfg: Config, first: date, last: date) -> ee.Image:
     """Mean + count of NDWI, NDVI and LST over the daily images of [first, last] (a dekad or a month:
     the month is built from all valid daily images, not from the dekads, DOMAIN.md §1.5)."""
+    from ..capabilities import capabilities
+
     col = medium_daily(cfg, first, last)
-    return mean_count(col, ("NDWI", "NDVI", "LST")).set("images", col.size()).clip(grid_region(cfg.global_chain.grid))
+    names = ("NDWI", "NDVI", "LST") if capabilities(cfg).lst else ("NDWI", "NDVI")
+    return mean_count(col, names).set("images", col.size()).clip(grid_region(cfg.global_chain.grid))
 
 
 # --------------------------------------------------------------------------------------------

@@ -95,9 +95,14 @@ def plan_global(cfg: Config, dekad: Dekad) -> list[ExportPlan]:
         periods: list[tuple[Dekad | Month, tuple]] = [(dekad, (dekad.start, dekad.end))]
         if dekad.index == 3:  # the month comes with the 3rd dekad (DOMAIN.md §1.5 go_month)
             periods.append((Month(dekad.year, dekad.month), month_bounds(dekad)))
+        from ..workflow import global_outputs
+
+        wanted = global_outputs(cfg)  # the configured indices (LST only when configured)
         for period, (first, last) in periods:
             comp = graphs.global_composite(cfg, first, last)
             for index, sensor in (("NDWI", sensors[0]), ("NDVI", sensors[0]), ("LST", sensors[1])):
+                if index not in wanted or sensor is None:
+                    continue
                 path = arch.global_composite(sensor, index, period)
                 plans.append(ExportPlan(f"global_{path.stem}", path, comp.select([index, f"{index}_count"]),
                                         grid, (index, f"{index}_count"), f"{first} to {last}", shared=comp))
@@ -105,14 +110,17 @@ def plan_global(cfg: Config, dekad: Dekad) -> list[ExportPlan]:
 
 
 def plan_local(cfg: Config, dekad: Dekad) -> list[ExportPlan]:
-    """Local chain: NDWI and NDVI composites of the dekad per tile, with window widening."""
+    """Local chain: NDWI and NDVI composites of the dekad per tile (those of local_chain.indices), with window
+    widening."""
+    from ..capabilities import capabilities
+
     arch = Archive(cfg.paths.archive)
     plans: list[ExportPlan] = []
     if cfg.local_chain.enabled:
         for tile in cfg.local_chain.tiles:
             grid = output_grid(tile.grid, _first_file(arch.root / "composites" / "local" / tile.id))
             comp = graphs.local_dekad_composite(cfg, tile, dekad)
-            for index in ("NDWI", "NDVI"):
+            for index in capabilities(cfg).local_indices:
                 path = arch.local_composite(tile.id, index, dekad)
                 plans.append(ExportPlan(f"local_{tile.id}_{path.stem}", path,
                                         comp.select([index, f"{index}_count"]), grid, (index, f"{index}_count"),

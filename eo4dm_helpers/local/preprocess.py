@@ -114,7 +114,8 @@ def calibrate(out: dict[str, np.ndarray], sensor: str, chain: LocalChain) -> Non
 def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_product: P.Product,
                       lst_products: dict[str, P.Product], grid: Grid, land: np.ndarray, tz: str,
                       lst_qc: bool, nan_max: float) -> Processed | Dropped:
-    """One day of the global chain: NDWI and LST (°C) on the grid, common mask (DOMAIN.md §1.3)."""
+    """One day of the global chain: NDWI and LST (°C) on the grid, common mask (DOMAIN.md §1.3). Without
+    ``lst_products`` (no LST configured), NDWI and NDVI alone, each with its own mask."""
     shape = (grid.height, grid.width)
     if ndwi_scene is None:
         return Dropped(ndwi_product.key, "-", "no NDWI product this day")
@@ -125,6 +126,13 @@ def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_pr
         v[np.abs(v) > P.OUTLIER_INDEX_MAX] = np.nan
         refl[name] = v
     ndwi = refl["NDWI"]
+    n_land = int(land.sum())
+    if not lst_products:  # no LST configured: the reflectance indices with their own masks, no TCI/VHI
+        score = 1 - np.count_nonzero(~np.isnan(ndwi) & land) / max(n_land, 1)
+        if score > nan_max:  # DOMAIN.md §1.3 computeNanScores (NDWI)
+            return Dropped(ndwi_product.key, ndwi_scene.index, f"{score:.0%} of land masked (limit {nan_max:.0%})")
+        return Processed(ndwi_product.key, ndwi_product.sensor, ndwi_scene.index, ndwi_scene.time_start,
+                         local_date(ndwi_scene.time_start, tz), refl, {"masked_land": score})
     lsts = []
     for s in lst_scenes:
         prod = lst_products[s.collection]
@@ -141,7 +149,6 @@ def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_pr
         # Aqua and Terra the same day: mean of both (DOMAIN.md §1.3 computeMODIS_LST)
         lst = np.nanmean(np.stack(lsts), axis=0).astype(np.float32) if len(lsts) > 1 else lsts[0].astype(np.float32)
     both = ~np.isnan(ndwi) & ~np.isnan(lst)  # common mask qmask_all (DOMAIN.md §1.3)
-    n_land = int(land.sum())
     score_ndwi = 1 - np.count_nonzero(~np.isnan(ndwi) & land) / max(n_land, 1)
     score_lst = 1 - np.count_nonzero(~np.isnan(lst) & land) / max(n_land, 1)
     if score_ndwi > nan_max or score_lst > nan_max:  # DOMAIN.md §1.3 computeNanScores
