@@ -11,7 +11,7 @@ from .archive import Archive
 from .blocks import read_window
 from .config import Config
 from .dekads import Dekad, dekad_range
-from .indicators import CLASS_NAMES, CONVENTIONS, classify
+from .indicators import CONVENTIONS, classify
 from .zones import Zone, zone_masks
 
 
@@ -63,7 +63,8 @@ def zone_series(cfg: Config, upto: Dekad, index: str, zones: list[Zone], sensors
 
 
 def vhi_timeline(cfg: Config) -> list[dict[str, object]]:
-    """Territory-wide VHI of every dekad in the archive: mean, share in drought (Moderate or worse), status."""
+    """Territory-wide VHI of every dekad in the archive: mean, share in drought (the convention's drought classes:
+    Moderate or worse for EO4DM, VHI < 40 for Kogan), status."""
     import rasterio
 
     arch = Archive(cfg.paths.archive)
@@ -79,7 +80,7 @@ def vhi_timeline(cfg: Config) -> list[dict[str, object]]:
         codes = classify(v, breaks)
         valid = codes > 0
         rows.append({"dekad": d.label, "VHI": float(np.nanmean(v)) if valid.any() else np.nan,
-                     "% in drought": 100 * float(np.mean(codes[valid] <= 3)) if valid.any() else np.nan,
+                     "% in drought": 100 * float(np.mean(codes[valid] <= breaks.drought)) if valid.any() else np.nan,
                      "status": st, **{f"% {n}": 100 * float(np.mean(codes[valid] == i + 1)) if valid.any()
-                                      else np.nan for i, n in enumerate(CLASS_NAMES)}})
+                                      else np.nan for i, n in enumerate(breaks.names)}})
     return rows
