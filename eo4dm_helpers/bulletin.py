@@ -123,7 +123,7 @@ class Bulletin:
             return []
         conv = I.CONVENTIONS[cfg.indicators.convention]
         top = f"{conv.scale:g}"
-        parts, old = [], []
+        parts, old, years = [], [], ""
         for name, index, low, high in (("VCI", conv.vci_index, "below", "above"), ("TCI", "LST", "above", "below")):
             path = self.ctx.archive.global_indicator(name, self.ctx.dekad)
             r = _named_band(path, I.RECORD_BAND)
@@ -135,7 +135,11 @@ class Bulletin:
             worse, better = (100 * float(np.mean(r == k)) for k in (I.RECORD_LOW, I.RECORD_HIGH))
             parts.append(f"{index} {low} every reference year on **{worse:.1f} %** of land ({name} < 0 before "
                          f"clipping), {high} on {better:.1f} % ({name} > {top})")
-        return (["Beyond the record: " + "; ".join(parts) + "."] if parts else []) + \
+            years = years or _tag(path, "REFERENCE_YEARS")
+        n = len([y for y in years.split(",") if y]) if parts else 0
+        # with n reference years, a year of no trend beats them all with probability 1/(n+1) on each side
+        return ([f"Beyond the record (against {n} reference year{'s' if n != 1 else ''}): " + "; ".join(parts)
+                 + "."] if parts else []) + \
             ([f"*Beyond the record: not recorded in this dekad's {' and '.join(old)} file(s) (written before the "
               "RECORD band existed, or imported from EO4DM); recomputing the dekad's indicators adds it.*"]
              if old else [])
@@ -168,8 +172,8 @@ class Bulletin:
             if not n[0]:
                 continue
             bare, dense = 100 * n[1] / n[0], 100 * n[2] / n[0]
-            out.append(f"VAI (tile {tile.id}) not computed on **{bare + dense:.1f} %** of land ({rule}: "
-                       f"{bare:.1f} % bare soil, {dense:.1f} % dense vegetation).")
+            out.append(f"VAI (tile {tile.id}) not computed on **{bare + dense:.1f} %** of land ({rule}); "
+                       f"bare soil {bare:.1f} %, dense vegetation {dense:.1f} %.")
             if bare + dense > warn_above:
                 out.append(f"*Warning: the VAI vegetation filter removes {bare + dense:.1f} % of tile {tile.id}'s "
                            "land: VAI says nothing there (indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi)."
@@ -318,6 +322,13 @@ def _named_band(path, name: str) -> np.ndarray | None:
             return None
         band = list(src.descriptions).index(name) + 1
     return read_window(path, None, (band,))[0]
+
+
+def _tag(path, key: str) -> str:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.tags().get(key, "")
 
 
 def _show(df: pd.DataFrame) -> None:

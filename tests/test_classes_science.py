@@ -215,13 +215,14 @@ def test_bulletin_lines(archive):
     ctx, _ = archive
     b = Bulletin(ctx)
     (line,) = b.record_lines()
+    assert line.startswith("Beyond the record (against 3 reference years): ")
     # territory: VCI 22 marked pixels, 3 below (13.6 %), 1 above (4.5 %); TCI 24 pixels, 1 hot, 1 cold (4.2 %)
     assert "NDWI below every reference year on **13.6 %**" in line and "above on 4.5 % (VCI > 1)" in line
     assert "LST above every reference year on **4.2 %**" in line and "below on 4.2 % (TCI > 1)" in line
     vai = b.vai_filter_lines()
     # 24 land pixels: 12 bare (50 %) + 3 dense (12.5 %) = 62.5 % removed
     assert vai[0] == ("VAI (tile T1) not computed on **62.5 %** of land (bare soil: reference NDVI < 0.2; dense "
-                      "vegetation: > 0.8: 50.0 % bare soil, 12.5 % dense vegetation).")
+                      "vegetation: > 0.8); bare soil 50.0 %, dense vegetation 12.5 %.")
     assert any("62.5 % of tile T1" in x for x in vai)
     assert any("100.0 % of zone west" in x for x in vai) and not any("zone east" in x for x in vai)
     assert b.scheme_lines() == []  # eo4dm convention: no Kogan / FAO line
@@ -242,3 +243,14 @@ def test_bulletin_kogan_and_fao_line_under_standard(tmp_path):
     # < 40: five of six (83.3 %); < 35: three of six (50.0 %)
     assert "Kogan drought (VHI < 40" in line and "**83.3 %**" in line and "(VHI < 35): **50.0 %**" in line
     assert Bulletin(ctx).record_lines() == []  # no VCI/TCI file: nothing said
+    # a VCI file of an older archive (2 bands, no RECORD): said so, and the dekad still counts as complete
+    write_raster(ctx.archive.global_indicator("VCI", D), [v, np.ones_like(v)], ["VCI", "QSCORE"], GRID)
+    (old,) = Bulletin(ctx).record_lines()
+    assert "not recorded in this dekad's VCI file" in old
+
+
+def test_a_class_scheme_survives_pickling():
+    import pickle
+
+    got = pickle.loads(pickle.dumps(I.CONVENTIONS["standard"]))
+    assert got == I.CONVENTIONS["standard"] and got.vhi_breaks.closed == "left" and got.vhi_breaks.affected == 35
