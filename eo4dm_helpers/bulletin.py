@@ -261,7 +261,9 @@ class Bulletin:
         with open(p, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         cols = ["chain", "zone", "indicator", "mean", "class", "% in drought", "qscore", "min", "max", "std"]
-        _show(pd.DataFrame(rows)[cols])
+        df = pd.DataFrame(rows)
+        extra = [c for c in df.columns if c.endswith("(FAO ASIS)") or "record" in c or c.startswith("% VAI filtered")]
+        _show(df[cols + extra])  # extra: columns of this dekad's statistics only (older ones lack them)
         if cfg.global_chain.enabled and cfg.territory.zones:
             zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
             ref_years = self.ctx.notes().get("indicators", {}).get("global", {}).get("reference_years", {})

@@ -243,7 +243,7 @@ def test_bulletin_kogan_and_fao_line_under_standard(tmp_path):
     # < 40: five of six (83.3 %); < 35: three of six (50.0 %)
     assert "Kogan drought (VHI < 40" in line and "**83.3 %**" in line and "(VHI < 35): **50.0 %**" in line
     assert Bulletin(ctx).record_lines() == []  # no VCI/TCI file: nothing said
-    # a VCI file of an older archive (2 bands, no RECORD): said so, and the dekad still counts as complete
+    # a VCI file of an older archive (2 bands, no RECORD): the bulletin says it is not recorded
     write_raster(ctx.archive.global_indicator("VCI", D), [v, np.ones_like(v)], ["VCI", "QSCORE"], GRID)
     (old,) = Bulletin(ctx).record_lines()
     assert "not recorded in this dekad's VCI file" in old
@@ -254,3 +254,15 @@ def test_a_class_scheme_survives_pickling():
 
     got = pickle.loads(pickle.dumps(I.CONVENTIONS["standard"]))
     assert got == I.CONVENTIONS["standard"] and got.vhi_breaks.closed == "left" and got.vhi_breaks.affected == 35
+
+
+def test_bulletin_zone_table_shows_the_new_columns(archive, monkeypatch):
+    from eo4dm_helpers import bulletin
+
+    shown = []
+    monkeypatch.setattr(bulletin, "_show", lambda df: shown.append(df))
+    monkeypatch.setattr(bulletin, "zone_series", lambda *a, **k: [])  # the NDWI/LST panels are not the point here
+    bulletin.Bulletin(archive[0]).zones()
+    cols = list(shown[0].columns)
+    assert {"% below record", "% above record", "% VAI filtered (bare soil)"} <= set(cols)
+    assert "% < 35 (FAO ASIS)" not in cols  # eo4dm convention
