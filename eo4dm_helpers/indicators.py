@@ -335,10 +335,13 @@ class ClassScheme(tuple):
 KOGAN_NAMES = ("Extreme", "Severe", "Moderate", "Mild", "No drought")
 SOURCES = {
     "eo4dm": "EO4DM notebooks (DOMAIN.md §1.8) and ALERT stress rule VHI <= 0.3 (§1.7, detect_Deficits)",
+    # VHI < 40 = drought with sub-classes 0-10/10-20/20-30/30-40 as DOMAIN.md §2.2 reports them (marked there as
+    # not checked against the paper's text; the same 10/20/30/40 breaks as EO4DM's maps, §1.8)
     "kogan": "Kogan F.N. 1995, Application of vegetation index and brightness temperature for drought "
              "detection, Adv. Space Res. 15(11):91-100 (VHI < 40 = drought; sub-classes 0-10/10-20/20-30/30-40, "
              "DOMAIN.md §2.2); NOAA STAR VHP https://www.star.nesdis.noaa.gov/smcd/emb/vci/VH/index.php "
-             "(0 = extremely poor .. 100 = excellent)",
+             "(0 = extremely poor .. 100 = excellent, https://resourcewatch.org/data/explore/"
+             "4828c405-06a2-4460-a78c-90969bce582b)",
     "fao_asis": "FAO GIEWS ASIS: a pixel is affected when VHI < 35 (Kogan 1995 critical threshold), "
                 "https://data.apps.fao.org/catalog/dataset/agricultural-stress-index-system-asis-fao-global-"
                 "agricultural-drought-monitoring-system, https://data.amerigeoss.org/dataset/"
