@@ -84,11 +84,16 @@ class Bulletin:
             display(Markdown(f"*Headline indicator: {label}.*"))
         if name in ("VHI", "VCI") and len(rows) == 2 and all(isinstance(r[col], float) for r in rows):
             change = rows[0][col] - rows[1][col]
+            names = getattr(breaks, "names", I.CLASS_NAMES)[:getattr(breaks, "drought", 3)]  # the drought classes
+            share = sum(rows[0][f"% {n}"] for n in names)
+            rule = breaks.rule(name) if hasattr(breaks, "rule") else f"{name} ≤ {breaks[3]:g}"
             display(Markdown(f"Territory-wide {label} **{rows[0][col]:.2f}** "
                              f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
-                             f"{rows[0]['% Extreme'] + rows[0]['% Severe'] + rows[0]['% Moderate']:.1f} % of land "
-                             "in moderate, severe or extreme drought."))
+                             f"{share:.1f} % of land in drought ({rule}: "
+                             f"{', '.join(n.lower() for n in reversed(names))})."))
         _show(pd.DataFrame(rows))
+        for line in self.class_notes():  # Kogan / FAO ASIS shares, beyond the record, VAI vegetation filter
+            display(Markdown(line))
         for chain, why in self.no_data().items():
             display(Markdown(f"*No {chain} data for this dekad: {why}.*"))
         missing = self.ctx.notes().get("indicators", {})
@@ -99,6 +104,108 @@ class Bulletin:
                 display(Markdown(f"*{name} ({chain}): {why}*"))
         for line in self.mixed_references():
             display(Markdown(f"*{line}*"))
+
+    def class_notes(self) -> list[str]:
+        """Sentences under the headline: the Kogan drought and FAO ASIS "affected" shares (standard
+        convention), the land beyond the record (VCI, TCI) and the land the VAI vegetation filter removed,
+        with a warning for each zone (or tile) it removes more than half of."""
+        return self.scheme_lines() + self.record_lines() + self.vai_filter_lines()
+
+    def scheme_lines(self) -> list[str]:
+        """Under a scheme with an "affected" threshold (standard: Kogan 1995, FAO ASIS): the share of land in
+        drought by Kogan's rule (VHI < 40) and the share FAO ASIS counts as affected (VHI < 35)."""
+        cfg = self.ctx.cfg
+        scheme = I.CONVENTIONS[cfg.indicators.convention].vhi_breaks
+        if not cfg.global_chain.enabled or scheme.affected is None:
+            return []
+        v, _ = self._global("VHI")
+        valid = ~np.isnan(v) if v is not None else None
+        if v is None or not valid.any():
+            return []
+        drought = 100 * float(np.mean(scheme.in_drought(I.classify(v[valid], scheme))))
+        affected = 100 * float(np.mean(scheme.affected_mask(v[valid])))
+        return [f"Kogan drought ({scheme.rule()}: extreme, severe, moderate or mild): **{drought:.1f} %** of land; "
+                f"FAO ASIS affected (VHI < {scheme.affected:g}): **{affected:.1f} %** of land "
+                "(Kogan 1995, Adv. Space Res. 15(11):91-100; FAO GIEWS ASIS)."]
+
+    def record_lines(self) -> list[str]:
+        """The share of land whose vegetation index (VCI) or LST (TCI) lies beyond every reference year, from the
+        RECORD band of the VCI and TCI files (files written before that band existed say nothing)."""
+        cfg = self.ctx.cfg
+        if not cfg.global_chain.enabled:
+            return []
+        conv = I.CONVENTIONS[cfg.indicators.convention]
+        top = f"{conv.scale:g}"
+        parts, old, years = [], [], ""
+        for name, index, low, high in (("VCI", conv.vci_index, "below", "above"), ("TCI", "LST", "above", "below")):
+            path = self.ctx.archive.global_indicator(name, self.ctx.dekad)
+            r = _named_band(path, I.RECORD_BAND)
+            if r is None and path.exists():
+                old.append(name)
+            if r is None or not (~np.isnan(r)).any():
+                continue
+            r = r[~np.isnan(r)]
+            worse, better = (100 * float(np.mean(r == k)) for k in (I.RECORD_LOW, I.RECORD_HIGH))
+            parts.append(f"{index} {low} every reference year on **{worse:.1f} %** of land ({name} < 0 before "
+                         f"clipping), {high} on {better:.1f} % ({name} > {top})")
+            years = years or _tag(path, "REFERENCE_YEARS")
+        n = len([y for y in years.split(",") if y]) if parts else 0
+        # with n reference years, a year of no trend beats them all with probability 1/(n+1) on each side
+        return ([f"Beyond the record (against {n} reference year{'s' if n != 1 else ''}): " + "; ".join(parts)
+                 + "."] if parts else []) + \
+            ([f"*Beyond the record: not recorded in this dekad's {' and '.join(old)} file(s) (written before the "
+              "RECORD band existed, or imported from EO4DM); recomputing the dekad's indicators adds it.*"]
+             if old else [])
+
+    def vai_filter_lines(self, warn_above: float = 50.0) -> list[str]:
+        """Per tile: "VAI not computed on N % of land (bare soil: reference NDVI < x; dense vegetation: > y)",
+        from the VEG_FILTER band of the VAI file (land = pixels with a reference NDVI); a warning for the tile
+        and for each zone (zone statistics) the filter removes more than ``warn_above`` % of."""
+        import rasterio
+
+        from .blocks import block_windows, read_window
+
+        cfg, out = self.ctx.cfg, []
+        if not cfg.local_chain.enabled:
+            return out
+        for tile in cfg.local_chain.tiles:
+            p = self.ctx.archive.local_indicator(tile.id, "VAI", self.ctx.dekad)
+            if not p.exists():
+                continue
+            with rasterio.open(p) as src:
+                band = list(src.descriptions).index(I.VEG_BAND) + 1 if I.VEG_BAND in src.descriptions else None
+                rule = src.tags().get(I.VEG_BAND, "")
+            if band is None or rule.startswith("not applied"):
+                continue
+            n = np.zeros(3, np.int64)  # land, bare soil, dense vegetation
+            for win in block_windows(tile.grid):  # window by window: a 10 m tile never has to fit in memory
+                f = read_window(p, win, (band,))[0]
+                n += [np.count_nonzero(~np.isnan(f)), np.count_nonzero(f == I.VEG_BARE),
+                      np.count_nonzero(f == I.VEG_DENSE)]
+            if not n[0]:
+                continue
+            bare, dense = 100 * n[1] / n[0], 100 * n[2] / n[0]
+            out.append(f"VAI (tile {tile.id}) not computed on **{bare + dense:.1f} %** of land ({rule}); "
+                       f"bare soil {bare:.1f} %, dense vegetation {dense:.1f} %.")
+            if bare + dense > warn_above:
+                out.append(f"*Warning: the VAI vegetation filter removes {bare + dense:.1f} % of tile {tile.id}'s "
+                           "land: VAI says nothing there (indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi)."
+                           "*")
+        for r in self._zone_rows():
+            if not r.get("indicator", "").startswith("VAI") or not r.get("% VAI filtered (bare soil)"):
+                continue
+            removed = float(r["% VAI filtered (bare soil)"]) + float(r.get("% VAI filtered (dense vegetation)") or 0)
+            if removed > warn_above:
+                out.append(f"*Warning: the VAI vegetation filter removes {removed:.1f} % of zone {r['zone']} "
+                           f"({r['chain']}): its VAI statistics describe the rest only.*")
+        return out
+
+    def _zone_rows(self) -> list[dict[str, str]]:
+        p = self.ctx.archive.zone_stats(self.ctx.dekad)
+        if not p.exists():
+            return []
+        with open(p, encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
 
     def mixed_references(self) -> list[str]:
         """One sentence per indicator whose reference mixes imported EO4DM composites (other masks and
@@ -170,7 +277,9 @@ class Bulletin:
         with open(p, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         cols = ["chain", "zone", "indicator", "mean", "class", "% in drought", "qscore", "min", "max", "std"]
-        _show(pd.DataFrame(rows)[cols])
+        df = pd.DataFrame(rows)
+        extra = [c for c in df.columns if c.endswith("(FAO ASIS)") or "record" in c or c.startswith("% VAI filtered")]
+        _show(df[cols + extra])  # extra: columns of this dekad's statistics only (older ones lack them)
         if cfg.global_chain.enabled and cfg.territory.zones:
             zones = load_zones(cfg.territory.zones, cfg.territory.zone_name_field)
             ref_years = self.ctx.notes().get("indicators", {}).get("global", {}).get("reference_years", {})
@@ -225,8 +334,30 @@ def _headline_row(row: dict, col: str, v: np.ndarray | None, breaks: tuple[float
     """One headline row: the mean of ``v`` and its class shares (land pixels only: NaN at sea)."""
     if v is None or not np.any(~np.isnan(v)):
         return {**row, col: "not available"}
-    shares = I.class_shares(I.classify(v, breaks))
+    shares = I.class_shares(I.classify(v, breaks), names=getattr(breaks, "names", I.CLASS_NAMES))
     return {**row, col: round(float(np.nanmean(v)), 3), **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}}
+
+
+def _named_band(path, name: str) -> np.ndarray | None:
+    """The band called ``name`` of a raster (None when the file or the band does not exist)."""
+    import rasterio
+
+    if not path.exists():
+        return None
+    from .blocks import read_window
+
+    with rasterio.open(path) as src:
+        if name not in src.descriptions:
+            return None
+        band = list(src.descriptions).index(name) + 1
+    return read_window(path, None, (band,))[0]
+
+
+def _tag(path, key: str) -> str:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.tags().get(key, "")
 
 
 def _show(df: pd.DataFrame) -> None:

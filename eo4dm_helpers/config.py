@@ -249,9 +249,14 @@ class Reference:
 
 @dataclass(frozen=True)
 class Indicators:
-    convention: Literal["eo4dm", "standard"] = "eo4dm"  # standard = Kogan/FAO: VCI from NDVI, 0-100
+    # standard = Kogan/FAO: VCI from NDVI, 0-100, drought VHI < 40, FAO ASIS share VHI < 35 (indicators.KOGAN_SCHEME)
+    convention: Literal["eo4dm", "standard"] = "eo4dm"
     alpha: float = 0.5
     reference: Reference = field(default_factory=Reference)
+    # VAI is not computed where the reference mean NDVI is < vai_bare_soil_ndvi (bare soil: NDVI <= 0.1 barren,
+    # 0.2-0.3 shrub/grass, NASA Earth Observatory "Measuring Vegetation"; long-term mean NDVI < 0.2 masked as bare
+    # ground with GIMMS NDVI3g, greenbrown/Forkel et al. 2013) or > vai_dense_vegetation_ndvi (closed canopy, where
+    # NDVI saturates: Huete et al. 2002 RSE 83:195-213). EO4DM has no such filter (indicators.VAI_FILTER_SOURCES).
     vai_bare_soil_ndvi: float = 0.2
     vai_dense_vegetation_ndvi: float = 0.8
     provisional_dekads: int = 3

@@ -161,8 +161,11 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
     grid = cfg.global_chain.grid
     tags = {n: {"REFERENCE_YEARS": ",".join(map(str, out.reference_years.get(n, out.reference_years.get("VCI", [])))),
                 "REFERENCE_SOURCES": sources_tag(out.sources.get(n) or _merged_sources(out.sources)),
-                "CONVENTION": conv.name, "STATUS": status(cfg, period)} for n in names}
-    files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"]) for n in names}
+                "CONVENTION": conv.name, "STATUS": status(cfg, period),
+                **({I.RECORD_BAND: I.RECORD_TAG} if n != "VHI" else {})} for n in names}
+    # VCI and TCI carry a third band RECORD ("beyond the record", indicators.beyond_record)
+    files = {n: (ctx.staged.global_indicator(n, period), [n, "QSCORE"] + ([I.RECORD_BAND] if n != "VHI" else []))
+             for n in names}
     check_grid([p for cur, refs in inputs.values() for p in (cur, *refs.values())], grid, "global_chain.grid")
     for cur, _ in inputs.values():
         if not _has_valid_pixel(cur, grid):  # before any statistic is accumulated
@@ -172,7 +175,7 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
     min_years = cfg.indicators.reference.min_years
     with BlockWriter(files, grid, tags) as w:
         for win in block_windows(grid):
-            parts = {}
+            parts, records = {}, {}
             for name, (cur, refs) in inputs.items():
                 ref = I.reference_stats(refs, period, min_years, win)
                 c = read_window(cur, win, (1, 2))
@@ -180,14 +183,15 @@ def global_indicators(ctx: Context, period: Period, stats: ZoneStats, zones) -> 
                 flat[name] += I.undefined_share(c[0], ref.max - ref.min)
                 v = (I.vci if name == "VCI" else I.tci)(c[0], ref) * conv.scale
                 parts[name] = (v.astype(np.float32), I.qscore(c[1], period, ref))
+                records[name] = I.beyond_record(c[0], ref, inverted=name == "TCI")
             if "VHI" in names:
                 parts["VHI"] = (I.vhi(parts["VCI"][0], parts["TCI"][0], cfg.indicators.alpha),
                                 I.qscore_vhi(parts["VCI"][1], parts["TCI"][1]))
             masks = zone_masks(zones, grid, win) if zones and isinstance(period, Dekad) else {}
             for name, (v, q) in parts.items():
-                w.write(name, win, [v, q])
+                w.write(name, win, [v, q] + ([records[name]] if name in records else []))
                 if masks:
-                    stats.add(name, masks, v, q, conv.vhi_breaks)
+                    stats.add(name, masks, v, q, conv.vhi_breaks, records.get(name))
         for name, n in valid.items():
             if not n:  # raised inside the writer: nothing is staged
                 raise _no_valid_pixel(inputs[name][0])
@@ -224,29 +228,34 @@ def local_indicators(ctx: Context, tile_id: str, grid: Grid, stats: ZoneStats, z
         out.warnings["VAI"] = ("bare-soil / dense-vegetation filter not applied: it needs an NDVI reference and "
                                "local_chain.indices does not list NDVI")
     path = ctx.staged.local_indicator(tile_id, "VAI", d)
+    bare, dense = cfg.indicators.vai_bare_soil_ndvi, cfg.indicators.vai_dense_vegetation_ndvi
     tags = {"VAI": {"REFERENCE_YEARS": ",".join(map(str, refs)), "STATUS": status(cfg, d), "INDEX": index,
                     "REFERENCE_SOURCES": sources_tag(out.sources.get("VAI", {})),
-                    "CONVENTION": cfg.indicators.convention}}
+                    "CONVENTION": cfg.indicators.convention,
+                    I.VEG_BAND: I.veg_filter_tag(bare, dense) if ndvi_refs else "not applied: no reference NDVI"}}
     check_grid([cur, *refs.values(), *ndvi_refs.values()], grid, f"local_chain.tiles[{tile_id}].grid")
     if not _has_valid_pixel(cur, grid):
         raise _no_valid_pixel(cur)
     flat = valid = 0
     min_years = cfg.indicators.reference.min_years
-    with BlockWriter({"VAI": (path, ["VAI", "QSCORE"])}, grid, tags) as w:
+    with BlockWriter({"VAI": (path, ["VAI", "QSCORE", I.VEG_BAND])}, grid, tags) as w:
         for win in block_windows(grid):
             ref = I.reference_stats(refs, d, min_years, win)
             c = read_window(cur, win, (1, 2))
             valid += int(np.count_nonzero(~np.isnan(c[0])))
             flat += I.undefined_share(c[0], ref.std)
             v = I.vai(c[0], ref)
+            veg = np.full(v.shape, np.nan, np.float32)  # what the vegetation filter removed (band VEG_FILTER)
             if ndvi_refs:
                 ndvi_ref = I.reference_stats(ndvi_refs, d, 1, win)
-                v = I.vai_vegetation_filter(v, ndvi_ref.mean, cfg.indicators.vai_bare_soil_ndvi,
-                                            cfg.indicators.vai_dense_vegetation_ndvi)
+                v = I.vai_vegetation_filter(v, ndvi_ref.mean, bare, dense)
+                veg = I.vai_filter_band(ndvi_ref.mean, bare, dense)
             q = I.qscore(c[1], d, ref)
-            w.write("VAI", win, [v, q])
+            w.write("VAI", win, [v, q, veg])
             if zones:
-                stats.add(f"VAI {tile_id}", zone_masks(zones, grid, win), v, q, I.VAI_BREAKS)
+                masks = zone_masks(zones, grid, win)
+                stats.add(f"VAI {tile_id}", masks, v, q, I.VAI_BREAKS)
+                stats.add_filter(f"VAI {tile_id}", masks, veg)
         if not valid:
             raise _no_valid_pixel(cur)
     out.produced["VAI"] = path

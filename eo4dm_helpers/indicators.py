@@ -192,22 +192,67 @@ def qscore_vhi(q_vci: np.ndarray, q_tci: np.ndarray) -> np.ndarray:
 def classify(values: np.ndarray, breaks: tuple[float, ...]) -> np.ndarray:
     """Drought class codes 1 (Extreme) .. 5 (No drought), 0 = no data.
 
-    Intervals are closed on the right: a value exactly on a break falls in the drier class, so
-    "VHI <= 0.3" and "VAI <= -1" (EO4DM's stress/deficit thresholds, DOMAIN.md §1.7) are exactly
-    Moderate or worse. Values beyond the outer breaks go to the outer classes.
+    Plain break tuples (EO4DM, DOMAIN.md §1.7-§1.8) are closed on the right: a value exactly on a break
+    falls in the drier class, so "VHI <= 0.3" and "VAI <= -1" (EO4DM's stress/deficit thresholds) are
+    exactly Moderate or worse. A :class:`ClassScheme` closed on the left (Kogan: "VHI < 40") puts a value
+    on a break in the wetter class. Values beyond the outer breaks go to the outer classes.
     """
     inner = np.asarray(breaks[1:-1], dtype=np.float64)
-    codes = np.searchsorted(inner, values, side="left") + 1
+    side = "right" if getattr(breaks, "closed", "right") == "left" else "left"
+    codes = np.searchsorted(inner, values, side=side) + 1
     return np.where(np.isnan(values), 0, codes).astype(np.uint8)
 
 
-def class_shares(codes: np.ndarray, within: np.ndarray | None = None) -> dict[str, float]:
-    """Share (0-1) of valid pixels in each class."""
+def class_shares(codes: np.ndarray, within: np.ndarray | None = None,
+                 names: tuple[str, ...] = CLASS_NAMES) -> dict[str, float]:
+    """Share (0-1) of valid pixels in each class (``names``: the scheme's, e.g. ``conv.vhi_breaks.names``)."""
     sel = codes[within] if within is not None else codes.ravel()
     sel = sel[sel > 0]
     n = sel.size
     return {name: (float(np.count_nonzero(sel == i + 1)) / n if n else float("nan"))
-            for i, name in enumerate(CLASS_NAMES)}
+            for i, name in enumerate(names)}
+
+
+# VAI vegetation filter (indicators.vai_bare_soil_ndvi / vai_dense_vegetation_ndvi), on the reference mean NDVI.
+# EO4DM has no such filter on VAI (extractVAI masks nothing but std = 0, DOMAIN.md §1.6); its nearest rules are
+# the per-observation water mask NDVI >= 0.03 (GEE_generic_functions.py) and the ESRI land-cover "NoTrees_NoBuild"
+# mask of its zone statistics (DOMAIN.md §1.7). Sources for the defaults:
+# - bare soil 0.2: NASA Earth Observatory, Measuring Vegetation (Weier & Herring 2000): NDVI <= 0.1 barren rock,
+#   sand or snow, 0.2-0.3 shrub and grassland (https://earthobservatory.nasa.gov/features/MeasuringVegetation);
+#   GIMMS NDVI3g users mask pixels whose long-term mean NDVI < 0.2 as bare ground (R package greenbrown,
+#   Forkel et al. 2013, https://rdrr.io/rforge/greenbrown/man/ndvimap.html). 0.2 is that long-term-mean rule;
+#   0.1 keeps sparse shrubland (0.1-0.2) too.
+# - dense vegetation 0.8: NDVI of closed forests is 0.6-0.8 and above (NASA Earth Observatory, same page) and it
+#   saturates over dense canopies (Huete et al. 2002, Remote Sens. Environ. 83:195-213; Huete et al. 1997,
+#   RSE 59:440-451), where EO4DM's zone statistics also set trees apart ("NoTrees" mask, DOMAIN.md §1.7).
+VAI_FILTER_SOURCES = (
+    "NASA Earth Observatory, Measuring Vegetation: NDVI <= 0.1 barren, 0.2-0.3 shrub/grass, 0.6-0.8 forest "
+    "(https://earthobservatory.nasa.gov/features/MeasuringVegetation)",
+    "greenbrown (Forkel et al. 2013): long-term mean NDVI < 0.2 masked as bare ground "
+    "(https://rdrr.io/rforge/greenbrown/man/ndvimap.html)",
+    "Huete et al. 2002, Remote Sens. Environ. 83:195-213: NDVI saturates over dense canopies",
+)
+
+
+VEG_KEPT, VEG_BARE, VEG_DENSE = 0.0, 1.0, 2.0  # band VEG_FILTER of VAI files; NaN: no reference NDVI
+VEG_BAND = "VEG_FILTER"
+
+
+def veg_filter_tag(bare_soil: float, dense: float) -> str:
+    """Tag VEG_FILTER of a VAI file: the thresholds it was filtered with (read back by the bulletin)."""
+    return f"bare soil: reference NDVI < {bare_soil:g}; dense vegetation: > {dense:g}"
+
+
+def vai_filter_band(ndvi_ref_mean: np.ndarray, bare_soil: float, dense: float) -> np.ndarray:
+    """What the VAI vegetation filter did per pixel: VEG_BARE where the reference mean NDVI < ``bare_soil``,
+    VEG_DENSE where > ``dense`` (the complement of :func:`vai_vegetation_filter`'s keep rule), VEG_KEPT
+    otherwise, NaN where there is no reference NDVI (sea, never observed)."""
+    out = np.full(np.shape(ndvi_ref_mean), np.nan, np.float32)
+    ok = ~np.isnan(ndvi_ref_mean)
+    out[ok] = VEG_KEPT
+    out[ok & (ndvi_ref_mean < bare_soil)] = VEG_BARE
+    out[ok & (ndvi_ref_mean > dense)] = VEG_DENSE
+    return out
 
 
 def vai_vegetation_filter(vai_: np.ndarray, ndvi_ref_mean: np.ndarray, bare_soil: float, dense: float) -> np.ndarray:
@@ -216,26 +261,127 @@ def vai_vegetation_filter(vai_: np.ndarray, ndvi_ref_mean: np.ndarray, bare_soil
     return np.where(keep, vai_, np.nan).astype(np.float32)
 
 
+# "Beyond the record" (band RECORD of VCI and TCI files): the current value against every reference year.
+# VCI/TCI are clipped to 0-1 (or 0-100), which hides a record: the mark keeps it. Codes, in indicator terms:
+RECORD_LOW, RECORD_WITHIN, RECORD_HIGH = -1.0, 0.0, 1.0  # worse than every year / within / better than every year
+RECORD_BAND = "RECORD"
+RECORD_TAG = ("band 3: -1 below every reference year (unclipped index < 0), +1 above every reference year "
+              "(unclipped index > its maximum), 0 within, NaN no value or no reference")
+
+
+def beyond_record(current: np.ndarray, ref: RefStats, *, inverted: bool = False) -> np.ndarray:
+    """-1 where the indicator is below every reference year (unclipped VCI < 0: NDWI or NDVI below the reference
+    minimum; with ``inverted`` (TCI): LST above the reference maximum, unclipped TCI < 0), +1 where above every
+    year (unclipped > 1 or > 100), 0 in between (a value equal to a reference extreme ties with the record, it
+    does not beat it), NaN where there is no current value or no reference (fewer than ``min_years`` years).
+
+    Compared with the reference extremes, not through the index: a flat reference (max = min, where VCI is
+    undefined) still tells whether the current value is below or above every reference year.
+    """
+    out = np.full(np.shape(current), np.nan, np.float32)
+    ok = ~np.isnan(current) & ~np.isnan(ref.min) & ~np.isnan(ref.max)
+    with np.errstate(invalid="ignore"):
+        below, above = current < ref.min, current > ref.max
+    low, high = (above, below) if inverted else (below, above)
+    out[ok] = RECORD_WITHIN
+    out[ok & low] = RECORD_LOW
+    out[ok & high] = RECORD_HIGH
+    return out
+
+
+class ClassScheme(tuple):
+    """Class breaks (a plain tuple for every caller: ``breaks[3]``, ``BoundaryNorm(list(breaks))``) that also
+    know their class names, which end of each interval is closed, how many of the driest classes count as
+    drought, an optional "affected" threshold (FAO ASIS) and the sources they follow."""
+
+    names: tuple[str, ...]
+    closed: str  # "right": a value on a break is in the drier class (<=); "left": in the wetter one (<)
+    drought: int  # the ``drought`` driest classes are "in drought"
+    affected: float | None  # FAO ASIS: a pixel is affected when VHI < affected (None: not reported)
+    sources: tuple[str, ...]
+
+    def __new__(cls, breaks, names=CLASS_NAMES, closed="right", drought=3, affected=None, sources=()):
+        self = super().__new__(cls, tuple(float(b) for b in breaks))
+        if len(self) != len(names) + 1 or closed not in ("left", "right") or not 0 < drought <= len(names):
+            raise ValueError(f"class scheme: {len(self)} breaks for {len(names)} classes, closed={closed!r}, "
+                             f"drought={drought}")
+        self.names, self.closed, self.drought, self.affected, self.sources = \
+            tuple(names), closed, int(drought), affected, tuple(sources)
+        return self
+
+    def __reduce__(self):  # pickled with its attributes (multiprocessing, xdist)
+        return (ClassScheme, (tuple(self), self.names, self.closed, self.drought, self.affected, self.sources))
+
+    @property
+    def threshold(self) -> float:
+        """Upper break of the drought classes: 0.3 (EO4DM, "VHI <= 0.3") or 40 (Kogan, "VHI < 40")."""
+        return self[self.drought]
+
+    def rule(self, name: str = "VHI") -> str:
+        """The drought rule in words, e.g. ``"VHI ≤ 0.3"`` or ``"VHI < 40"``."""
+        return f"{name} {'≤' if self.closed == 'right' else '<'} {self.threshold:g}"
+
+    def in_drought(self, codes: np.ndarray) -> np.ndarray:
+        return (codes > 0) & (codes <= self.drought)
+
+    def affected_mask(self, values: np.ndarray) -> np.ndarray:
+        """FAO ASIS "affected" pixels (VHI < 35, strict); all False when the scheme reports none."""
+        if self.affected is None:
+            return np.zeros(np.shape(values), bool)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(values) < self.affected
+
+
+KOGAN_NAMES = ("Extreme", "Severe", "Moderate", "Mild", "No drought")
+SOURCES = {
+    "eo4dm": "EO4DM notebooks (DOMAIN.md §1.8) and ALERT stress rule VHI <= 0.3 (§1.7, detect_Deficits)",
+    # VHI < 40 = drought with sub-classes 0-10/10-20/20-30/30-40 as DOMAIN.md §2.2 reports them (marked there as
+    # not checked against the paper's text; the same 10/20/30/40 breaks as EO4DM's maps, §1.8)
+    "kogan": "Kogan F.N. 1995, Application of vegetation index and brightness temperature for drought "
+             "detection, Adv. Space Res. 15(11):91-100 (VHI < 40 = drought; sub-classes 0-10/10-20/20-30/30-40, "
+             "DOMAIN.md §2.2); NOAA STAR VHP https://www.star.nesdis.noaa.gov/smcd/emb/vci/VH/index.php "
+             "(0 = extremely poor .. 100 = excellent, https://resourcewatch.org/data/explore/"
+             "4828c405-06a2-4460-a78c-90969bce582b)",
+    "fao_asis": "FAO GIEWS ASIS: a pixel is affected when VHI < 35 (Kogan 1995 critical threshold), "
+                "https://data.apps.fao.org/catalog/dataset/agricultural-stress-index-system-asis-fao-global-"
+                "agricultural-drought-monitoring-system, https://data.amerigeoss.org/dataset/"
+                "2afba815-0402-400a-bcf8-cf0959f19421 (DOMAIN.md §2.2)",
+}
+# EO4DM: breaks 0/0.1/0.2/0.3/0.4/1 closed on the right, so "VHI <= 0.3" (the ALERT stress rule) is exactly
+# Moderate or worse (DOMAIN.md §1.7, §1.8); drought = the 3 driest classes.
+EO4DM_SCHEME = ClassScheme(VHI_BREAKS, CLASS_NAMES, "right", 3, None, (SOURCES["eo4dm"],))
+# Kogan 1995 on 0-100: drought is "VHI < 40" (strict), so intervals are closed on the left: [0,10) Extreme,
+# [10,20) Severe, [20,30) Moderate, [30,40) Mild, [40,100] No drought; drought = the 4 driest classes.
+# FAO ASIS "affected": VHI < 35 (strict), reported as its own share (DOMAIN.md §2.2).
+KOGAN_SCHEME = ClassScheme((0.0, 10.0, 20.0, 30.0, 40.0, 100.0), KOGAN_NAMES, "left", 4, 35.0,
+                           (SOURCES["kogan"], SOURCES["fao_asis"]))
+
+
 @dataclass(frozen=True)
 class Convention:
-    """How VCI/TCI/VHI are expressed (DOMAIN.md §1.6 EO4DM, §2.1-§2.2 Kogan / FAO)."""
+    """How VCI/TCI/VHI are expressed (DOMAIN.md §1.6 EO4DM, §2.1-§2.2 Kogan / FAO) and classed."""
 
     name: str
     vci_index: str  # composite the VCI is computed from
     scale: float  # 1 (0-1) or 100 (0-100)
-    vhi_breaks: tuple[float, ...]
+    vhi_breaks: ClassScheme  # the class scheme (breaks, names, closure, drought classes, sources)
 
     @property
     def stress(self) -> float:
-        """VHI at or below which vegetation is stressed: 0.3 (EO4DM, DOMAIN.md §1.7) or 30 on 0-100."""
-        return self.vhi_breaks[3]
+        """VHI below which (Kogan, "< 40") or at or below which (EO4DM, "<= 0.3", DOMAIN.md §1.7) vegetation
+        is stressed: the upper break of the drought classes."""
+        return self.vhi_breaks.threshold
+
+    @property
+    def scheme(self) -> ClassScheme:
+        return self.vhi_breaks
 
 
 CONVENTIONS = {
     # EO4DM: VCI from NDWI, 0-1, stress at VHI <= 0.3 (DOMAIN.md §1.6, §1.7, §1.8)
-    "eo4dm": Convention("eo4dm", "NDWI", 1.0, VHI_BREAKS),
-    # Kogan / FAO: VCI from NDVI, 0-100, classes 10/20/30/40 (DOMAIN.md §2.1, §2.2)
-    "standard": Convention("standard", "NDVI", 100.0, tuple(b * 100 for b in VHI_BREAKS)),
+    "eo4dm": Convention("eo4dm", "NDWI", 1.0, EO4DM_SCHEME),
+    # Kogan / FAO: VCI from NDVI, 0-100, Kogan's classes, drought < 40, FAO ASIS share < 35 (DOMAIN.md §2.1, §2.2)
+    "standard": Convention("standard", "NDVI", 100.0, KOGAN_SCHEME),
 }
 
 

@@ -85,13 +85,20 @@ def class_map(values: np.ndarray, grid: Grid, breaks: tuple[float, ...], title: 
     ax.ticklabel_format(useOffset=False, style="plain")  # projected grids: metres, not "1e6 + ..."
     ax.set_title(f"{title}{'  [' + status + ']' if status else ''}", fontsize=10)
     ax.tick_params(labelsize=7)
-    labels = [f"{n} ({'≤' if i < 4 else '>'} {breaks[i + 1] if i < 4 else breaks[4]:g})"
-              for i, n in enumerate(CLASS_NAMES)]
+    labels = class_labels(breaks)
     handles = [Patch(facecolor=c, edgecolor="#777777", label=lab) for c, lab in zip(CLASS_COLOURS, labels, strict=True)]
     handles.append(Patch(facecolor="#cfe3f3", edgecolor="#777777", label="sea / no data"))
     ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
     _scale_bar(ax, grid)
     return fig or ax.figure
+
+
+def class_labels(breaks: tuple[float, ...]) -> list[str]:
+    """Legend labels of a class scheme: "Extreme (≤ 0.1)" .. "No drought (> 0.4)" for EO4DM's right-closed
+    breaks, "Extreme (< 10)" .. "No drought (≥ 40)" for Kogan's left-closed ones (indicators.ClassScheme)."""
+    names = getattr(breaks, "names", CLASS_NAMES)
+    lo, hi = ("<", "≥") if getattr(breaks, "closed", "right") == "left" else ("≤", ">")
+    return [f"{n} ({lo if i < 4 else hi} {breaks[i + 1] if i < 4 else breaks[4]:g})" for i, n in enumerate(names)]
 
 
 def continuous_map(values: np.ndarray, grid: Grid, title: str, *, vmin: float = 0, vmax: float = 1,
@@ -146,7 +153,8 @@ def timeline_figure(rows: list[dict], stress: float, breaks: tuple[float, ...], 
     for lo, hi, c in zip(breaks[:-1], breaks[1:], CLASS_COLOURS, strict=True):
         ax.axhspan(lo, hi, color=c, alpha=0.25, lw=0)
     ax.plot(x, [by.get(d.label, np.nan) for d in every], color="#08519c", lw=1.2, marker=".", ms=3)
-    ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress ({name} ≤ {stress:g})")
+    rule = breaks.rule(name) if hasattr(breaks, "rule") else f"{name} ≤ {stress:g}"
+    ax.axhline(stress, color="#e31a1c", lw=0.8, ls="--", label=f"stress ({rule})")
     ax.set_ylim(breaks[0], breaks[-1])
     ax.set_ylabel(f"territory {name}", fontsize=8)
     locator = AutoDateLocator()

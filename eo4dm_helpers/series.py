@@ -69,7 +69,8 @@ def vhi_timeline(cfg: Config) -> list[dict[str, object]]:
 
 def indicator_timeline(cfg: Config, name: str = "VHI") -> list[dict[str, object]]:
     """Territory-wide ``name`` (VHI, VCI: global; VAI: every tile's pixels pooled) of every dekad in the
-    archive: mean (``value`` and ``name``), share in drought (Moderate or worse), status, class shares."""
+    archive: mean (``value`` and ``name``), share in drought (the convention's drought classes: Moderate or
+    worse for EO4DM and VAI, VHI < 40 for Kogan), status, class shares."""
     import rasterio
 
     arch = Archive(cfg.paths.archive)
@@ -97,8 +98,9 @@ def indicator_timeline(cfg: Config, name: str = "VHI") -> list[dict[str, object]
         valid = codes > 0
         mean = float(np.nanmean(v)) if valid.any() else np.nan
         st = "provisional" if "provisional" in sts else sts[0]
+        drought = getattr(breaks, "drought", 3)  # VAI_BREAKS: Moderate or worse (VAI <= -1, DOMAIN.md §1.7)
         rows.append({"dekad": d.label, "value": mean, name: mean,
-                     "% in drought": 100 * float(np.mean(codes[valid] <= 3)) if valid.any() else np.nan,
+                     "% in drought": 100 * float(np.mean(codes[valid] <= drought)) if valid.any() else np.nan,
                      "status": st, **{f"% {n}": 100 * float(np.mean(codes[valid] == i + 1)) if valid.any()
-                                      else np.nan for i, n in enumerate(CLASS_NAMES)}})
+                                      else np.nan for i, n in enumerate(getattr(breaks, "names", CLASS_NAMES))}})
     return rows

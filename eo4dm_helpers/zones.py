@@ -30,7 +30,7 @@ from rasterio.windows import transform as window_transform
 from shapely.geometry import mapping, shape
 
 from .config import ConfigError, Grid
-from .indicators import CLASS_NAMES, classify
+from .indicators import CLASS_NAMES, VEG_BARE, VEG_DENSE, classify
 
 KEY = "territory.zones"
 WGS84 = CRS.from_epsg(4326)
@@ -210,18 +210,31 @@ class _Acc:
     mx: float = -np.inf
     q: float = 0.0
     classes: np.ndarray = field(default_factory=lambda: np.zeros(len(CLASS_NAMES), np.int64))
+    affected: int = 0  # FAO ASIS: values < the scheme's ``affected`` threshold
+    record: np.ndarray | None = None  # pixels with a RECORD mark: [with a mark, below every year, above every year]
+    veg: np.ndarray | None = None  # VAI vegetation filter: [land (reference NDVI), bare soil, dense vegetation]
 
 
 class ZoneStats:
-    """Streaming mean/min/max/std/QSCORE and share of area per class, per zone and indicator."""
+    """Streaming mean/min/max/std/QSCORE and share of area per class, per zone and indicator; with the
+    "beyond the record" shares of VCI/TCI and the land the VAI vegetation filter removed."""
 
     def __init__(self) -> None:
         self._acc: dict[tuple[str, str], _Acc] = {}
 
     def add(self, indicator: str, masks: dict[str, np.ndarray], values: np.ndarray, qscore: np.ndarray,
-            breaks: tuple[float, ...]) -> None:
+            breaks: tuple[float, ...], record: np.ndarray | None = None) -> None:
+        """``breaks``: a tuple or an indicators.ClassScheme; ``record``: the RECORD band (-1/0/+1/NaN,
+        indicators.beyond_record) of the same window."""
         codes = classify(values, breaks)
+        affected = getattr(breaks, "affected", None)
         for zone, m in masks.items():
+            if record is not None:
+                r = record[m & ~np.isnan(record)]
+                if r.size:
+                    a = self._acc.setdefault((indicator, zone), _Acc())
+                    a.record = (a.record if a.record is not None else np.zeros(3, np.int64)) + \
+                        [r.size, np.count_nonzero(r < 0), np.count_nonzero(r > 0)]
             sel = m & ~np.isnan(values)
             if not sel.any():
                 continue
@@ -233,20 +246,51 @@ class ZoneStats:
             a.mn, a.mx = min(a.mn, float(v.min())), max(a.mx, float(v.max()))
             a.q += float(np.nan_to_num(qscore[sel]).sum())
             a.classes += np.bincount(codes[sel], minlength=len(CLASS_NAMES) + 1)[1:]
+            if affected is not None:
+                a.affected += int(np.count_nonzero(v < affected))
 
-    def rows(self, indicator: str, breaks: tuple[float, ...], drought_classes: int = 3) -> list[dict[str, object]]:
+    def add_filter(self, indicator: str, masks: dict[str, np.ndarray], veg: np.ndarray) -> None:
+        """Accumulate the VAI vegetation filter band (indicators.VEG_KEPT / VEG_BARE / VEG_DENSE, NaN where the
+        reference NDVI is unknown): land = pixels with a reference NDVI."""
+        for zone, m in masks.items():
+            f = veg[m & ~np.isnan(veg)]
+            if f.size:
+                a = self._acc.setdefault((indicator, zone), _Acc())
+                a.veg = (a.veg if a.veg is not None else np.zeros(3, np.int64)) + \
+                    [f.size, np.count_nonzero(f == VEG_BARE), np.count_nonzero(f == VEG_DENSE)]
+
+    def rows(self, indicator: str, breaks: tuple[float, ...], drought_classes: int | None = None
+             ) -> list[dict[str, object]]:
+        """One row per zone; class columns named after the scheme's classes (``breaks.names``), "% in drought"
+        over its drought classes; "% < 35 (FAO ASIS)" when the scheme has an affected threshold; "% below record"
+        / "% above record" for indicators with a RECORD band; "% VAI filtered ..." for VAI. A zone whose every
+        pixel the VAI filter removed still gets a row (0 pixels), so the desert is visible."""
+        names = getattr(breaks, "names", CLASS_NAMES)
+        drought = drought_classes or getattr(breaks, "drought", 3)
+        affected = getattr(breaks, "affected", None)
         out = []
         for (ind, zone), a in self._acc.items():
             if ind != indicator:
                 continue
-            mean = a.s / a.n
-            shares = a.classes / a.n
-            out.append({
-                "zone": zone, "indicator": ind, "pixels": a.n, "mean": round(mean, 4), "min": round(a.mn, 4),
-                "max": round(a.mx, 4), "std": round(float(np.sqrt(max(a.ss / a.n - mean * mean, 0.0))), 4),
-                "qscore": round(a.q / a.n, 3),
-                "class": CLASS_NAMES[int(classify(np.array([mean]), breaks)[0]) - 1],
-                **{f"% {k}": round(100 * float(s), 1) for k, s in zip(CLASS_NAMES, shares, strict=True)},
-                "% in drought": round(100 * float(shares[:drought_classes].sum()), 1),
-            })
+            row: dict[str, object] = {"zone": zone, "indicator": ind, "pixels": a.n}
+            if a.n:
+                mean = a.s / a.n
+                shares = a.classes / a.n
+                row.update({
+                    "mean": round(mean, 4), "min": round(a.mn, 4), "max": round(a.mx, 4),
+                    "std": round(float(np.sqrt(max(a.ss / a.n - mean * mean, 0.0))), 4),
+                    "qscore": round(a.q / a.n, 3),
+                    "class": names[int(classify(np.array([mean]), breaks)[0]) - 1],
+                    **{f"% {k}": round(100 * float(s), 1) for k, s in zip(names, shares, strict=True)},
+                    "% in drought": round(100 * float(shares[:drought].sum()), 1),
+                })
+                if affected is not None:
+                    row[f"% < {affected:g} (FAO ASIS)"] = round(100 * a.affected / a.n, 1)
+            if a.record is not None:
+                row["% below record"] = round(100 * float(a.record[1] / a.record[0]), 1)
+                row["% above record"] = round(100 * float(a.record[2] / a.record[0]), 1)
+            if a.veg is not None:
+                row["% VAI filtered (bare soil)"] = round(100 * float(a.veg[1] / a.veg[0]), 1)
+                row["% VAI filtered (dense vegetation)"] = round(100 * float(a.veg[2] / a.veg[0]), 1)
+            out.append(row)
         return out

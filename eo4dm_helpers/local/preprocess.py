@@ -132,7 +132,8 @@ def preprocess_medium(ndwi_scene: Scene | None, lst_scenes: list[Scene], ndwi_pr
         if score > nan_max:  # DOMAIN.md §1.3 computeNanScores (NDWI)
             return Dropped(ndwi_product.key, ndwi_scene.index, f"{score:.0%} of land masked (limit {nan_max:.0%})")
         return Processed(ndwi_product.key, ndwi_product.sensor, ndwi_scene.index, ndwi_scene.time_start,
-                         local_date(ndwi_scene.time_start, tz), refl, {"masked_land": score})
+                         acquisition_day(ndwi_scene.time_start, tz, dating=ndwi_product.dating), refl,
+                         {"masked_land": score})
     lsts = []
     for s in lst_scenes:
         prod = lst_products[s.collection]
