@@ -747,19 +747,125 @@ def load_corpus(path: Path = CORPUS) -> list[dict]:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
+# A case's run_all.py is a process of its own, forked from a "zygote": a Python process that has already
+# imported what run_all.py imports (3 s of CPU per process here, most of a bad-input case), then runs
+# run_all.py as __main__ in the child with the case's arguments, environment, stdout and stderr (files):
+# the exit code, the output and every process the run starts are the run's own. Used for the run_all
+# cases of the corpus only (the crash campaigns start run_all.py from scratch: a kill while it imports
+# is one of their points; the corpus' import and sample cases run as plain subprocesses too).
+ZYGOTE = r"""
+import json, os, sys
+import run_all  # noqa: F401  what run_all.py imports, once; the child runs it again as __main__
+sys.stderr.flush()
+sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
+sys.stdout.flush()
+
+
+def serve():
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            return req
+        sys.stdout.write(json.dumps({"pid": pid}) + "\n")
+        sys.stdout.flush()
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n")
+        sys.stdout.flush()
+    return None
+
+
+req = serve()
+if req is None:
+    sys.exit(0)
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+os.dup2(os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
+os.dup2(os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+os.environ.clear()
+os.environ.update(req["env"])
+os.chdir(req["cwd"])
+sys.argv = list(req["argv"])
+del json, null, req, serve
+import runpy  # noqa: E402
+runpy.run_path(sys.argv[0], run_name="__main__")  # its SystemExit and tracebacks as in a process of its own
+"""
+
+
+class Zygote:
+    """A process that forks one run of ``run_all.py`` per :meth:`run` (see ``ZYGOTE``)."""
+
+    def __init__(self) -> None:
+        self.stderr = ""
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment())
+        ready = self.proc.stdout.readline()
+        if not ready.startswith('{"ready"'):
+            self.close()
+            raise RuntimeError(f"the run_all.py zygote did not start: {self.stderr[-2000:]}")
+
+    def run(self, cmd: list[str], dest: Path, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        """``cmd`` (``command()``: python run_all.py ...) forked from the zygote, as :func:`run` would run it."""
+        import json
+        import select
+
+        if cmd[:2] != [sys.executable, str(RUN_ALL)]:
+            raise ValueError(f"the zygote runs run_all.py only, not {cmd[:2]}")
+        out, err = Path(dest) / "zygote.stdout", Path(dest) / "zygote.stderr"
+        req = {"argv": cmd[1:], "env": environment(env), "cwd": str(ROOT), "stdout": str(out), "stderr": str(err)}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        pid = json.loads(self.proc.stdout.readline())["pid"]
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            _signal(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        code = json.loads(self.proc.stdout.readline())["exit"]
+        return subprocess.CompletedProcess(cmd, code, out.read_text(errors="strict"), err.read_text(errors="strict"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        self.stderr = self.proc.stderr.read()
+        self.proc.wait(timeout=60)
+
+
 def run_corpus(base: Workspace, workdir: Path, cases: list[dict], workers: int = 2) -> dict[str, CaseResult]:
-    """Every case (subprocesses, ``workers`` at a time), by id."""
+    """Every case (processes, ``workers`` at a time; run_all.py forked from a zygote each), by id."""
+    import queue
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda c: run_case(base, c, Path(workdir) / c["id"]), cases)
-        return {r.id: r for r in results}
+        zygotes: queue.Queue[Zygote] = queue.Queue()
+        for z in pool.map(lambda _i: Zygote(), range(workers)):
+            zygotes.put(z)
+
+        def one(case: dict) -> CaseResult:
+            z = zygotes.get()
+            try:
+                return run_case(base, case, Path(workdir) / case["id"], zygote=z)
+            finally:
+                zygotes.put(z)
+
+        try:
+            results = {r.id: r for r in pool.map(one, cases)}
+        finally:
+            quiet = []
+            while not zygotes.empty():
+                z = zygotes.get()
+                z.close()
+                quiet.append(z.stderr)
+    if any(quiet):  # what importing run_all.py printed would be on every run's stderr: say so in each
+        for r in results.values():
+            if r.id and not r.problems:
+                r.problems.append(f"importing run_all.py printed: {next(q for q in quiet if q)[-500:]}")
+    return results
 
 
 TEXT_FILES = (".log", ".json", ".ipynb", ".html", ".csv", ".txt")
 
 
-def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
+def run_case(base: Workspace, case: dict, dest: Path, zygote: Zygote | None = None) -> CaseResult:
     """Prepare a copy of ``base`` as the case says, run its command, judge the outcome: the exit code as
     documented, one line on stderr starting with the tool's prefix and naming the problem (``message``),
     no traceback, the archive unchanged and nothing left in it (temporary file, lock), and none of the
@@ -778,7 +884,11 @@ def run_case(base: Workspace, case: dict, dest: Path) -> CaseResult:
     cmd = [sys.executable, *ENTRIES[case.get("entry", "run_all")], *_fill(case.get("args", []), ws)]
     if case.get("entry", "run_all") == "run_all" and "--params" not in cmd:
         cmd += ["--params", str(ws.params)]
-    res = run(cmd, env=_fill(case.get("env", {}), ws), timeout=600)
+    env = _fill(case.get("env", {}), ws)
+    if zygote is not None and case.get("entry", "run_all") == "run_all":
+        res = zygote.run(cmd, ws.root, env=env, timeout=600)
+    else:
+        res = run(cmd, env=env, timeout=600)
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     problems = []
     expected = int(case["exit"])

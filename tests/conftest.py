@@ -26,6 +26,39 @@ def realdata(*paths: Path) -> pytest.MarkDecorator:
     return pytest.mark.realdata_missing(reason) if REQUIRE_REALDATA else pytest.mark.skip(reason=reason)
 
 
+# The longest scopes (module, or class) first: `make test` hands scopes to its xdist workers in collection
+# order (pyproject: --dist=loadscope --no-loadscope-reorder), so that the end of the run is not one
+# worker alone on a campaign that started last. Longest first, from `--durations` of make test; the
+# first two build the shared demos (built_once) on two workers at once. The others keep their order.
+SLOW_FIRST = (
+    "tests/test_reliability.py::TestCrashCampaign",  # the reliability base (RL.build_base)
+    "tests/test_run_all.py",  # small_demo, demo_run
+    "tests/test_reliability_campaign.py::TestRange",
+    "tests/test_reliability_campaign.py::TestAutoMode",
+    "tests/test_reliability_campaign.py::TestBackfill",
+    "tests/test_reliability_inputs.py",
+    "tests/test_reliability_campaign.py",  # its module-level tests
+    "tests/test_routine_recovery.py",
+    "tests/test_reliability.py",  # the rest of it
+    "tests/test_reliability_ee.py",
+    "tests/test_reliability_secrets.py",
+    "tests/test_report.py",
+    "tests/test_routine.py",
+    "tests/test_calibration.py",
+)
+
+
+def _slow_rank(nodeid: str) -> int:
+    for i, prefix in enumerate(SLOW_FIRST):
+        if nodeid == prefix or nodeid.startswith(prefix + "::"):
+            return i
+    return len(SLOW_FIRST)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _slow_rank(item.nodeid))  # stable: each scope's own order is kept
+
+
 @pytest.fixture(autouse=True)
 def _fail_on_missing_realdata(request):
     """With ``EO4DM_REQUIRE_REALDATA=1``, a test marked by ``realdata`` whose files are missing fails."""
@@ -73,26 +106,56 @@ def production_params(tmp: Path) -> Path:
     return p
 
 
-@pytest.fixture(scope="session")
-def small_demo(tmp_path_factory):
-    """The demo archive reduced to 21 January - March of 2021-2024 (enough for 2024-02-D1, before the
-    injected drought, and the March dekads in it, with a 3-year reference), with the reference
-    composites built by ``backfill``."""
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test session, by whichever xdist worker asks first (the others wait for
+    it on a file lock, then find it built): the reduced demo takes a minute to build, and every worker
+    needs it. Returns ``folder``, in the session's temporary folder (shared by its workers)."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # pytest-N/, or popen-gwX/'s parent
+    folder = root / f"built-{name}"
+    with open(root / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed (also if this worker dies)
+        if not (folder / ".built").exists():
+            if folder.exists():  # a build that failed half way
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def _build_small_demo(tmp: Path) -> None:
     from eo4dm_helpers.config import load_config
     from eo4dm_helpers.dekads import Dekad
     from eo4dm_helpers.drought import backfill_indicators
     from eo4dm_helpers.sample import build_demo_archive
     from eo4dm_helpers.workflow import backfill
 
-    tmp = tmp_path_factory.mktemp("demo")
-    params = demo_params(tmp)
-    cfg = load_config(params)
+    cfg = load_config(demo_params(tmp))
     for year in (2021, 2022, 2023, 2024):
         build_demo_archive(cfg, start=date(year, 1, 21), end=date(year, 3, 31))
         for first, last in ((Dekad(year, 2, 1), Dekad(year, 2, 1)), (Dekad(year, 3, 1), Dekad(year, 3, 2))):
             backfill(cfg, first, last if year < 2024 else min(last, Dekad(2024, 3, 1)), log=lambda m: None)
     backfill_indicators(cfg, Dekad(2024, 2, 1), Dekad(2024, 3, 1), log=lambda m: None)
-    return params
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """The demo archive reduced to 21 January - March of 2021-2024 (enough for 2024-02-D1, before the
+    injected drought, and the March dekads in it, with a 3-year reference), with the reference
+    composites built by ``backfill``. Built once per session (``built_once``); each xdist worker gets a
+    copy of its own, which its tests may change (``demo_run`` adds 2024-03-D2)."""
+    import shutil
+
+    built = built_once(tmp_path_factory, "small-demo", _build_small_demo)
+    tmp = tmp_path_factory.mktemp("demo")
+    for name in ("scenes", "archive", "output"):
+        if (built / name).exists():
+            shutil.copytree(built / name, tmp / name, symlinks=True)
+    return demo_params(tmp)  # the paths are the copy's; nothing else in the tree names its folder
 
 
 def _run(*args):

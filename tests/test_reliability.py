@@ -33,55 +33,59 @@ def base(tmp_path_factory):
     return base_workspace(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def short(base, tmp_path_factory):
-    return RL.short_base(base, tmp_path_factory.mktemp("short") / "base")
+# -- the crash campaign (a class of its own: the longest part of this module, it runs on one xdist worker
+# while another runs the rest; tests/conftest.py SLOW_FIRST) ------------------------------------------
+class TestCrashCampaign:
+    @pytest.fixture(scope="class")
+    def short(self, base, tmp_path_factory):
+        return RL.short_base(base, tmp_path_factory.mktemp("short") / "base")
 
+    @pytest.fixture(scope="class")
+    def campaign(self, short, tmp_path_factory):
+        """The reference run of ``run_all.py --dekad 2024-03-D1``, then TRIALS killed-and-rerun trials."""
+        return RL.run_campaign(short, tmp_path_factory.mktemp("crash"), TRIALS, args=RL.SHORT_ARGS, log=print)
 
-@pytest.fixture(scope="module")
-def campaign(short, tmp_path_factory):
-    """The reference run of ``run_all.py --dekad 2024-03-D1``, then TRIALS killed-and-rerun trials."""
-    return RL.run_campaign(short, tmp_path_factory.mktemp("crash"), TRIALS, args=RL.SHORT_ARGS, log=print)
+    def test_the_reference_run_writes_and_replaces_archive_files(self, campaign, short):
+        ref = campaign.reference
+        before = RL.digest(short.archive)
+        # composites, indicators, statistics and their record of the zone layer; notes, reports
+        assert ref.changed == 11 and ref.temporaries > ref.changed
+        created = ref.digest.keys() - before.keys()
+        assert before.keys() < ref.digest.keys() and len(created) == 6  # nothing lost
+        assert {"indicators/global/dekad/VHI_202403D1.tif", "stats/2024-03-D1/zones.csv",
+                "stats/2024-03-D1/zones.json"} <= created
 
+    def test_every_killed_run_is_rerun_to_the_uninterrupted_archive_byte_for_byte(self, campaign):
+        assert len(campaign.trials) == TRIALS
+        for t in campaign.trials:
+            assert t.killed, f"trial {t.index}: the run ended before {t.point}"
+            assert t.rerun_exit == 0, t.rerun_output
+            assert t.mismatches == [], f"trial {t.index} killed {t.point}: {t.mismatches}"
+            assert t.leftovers == [], f"trial {t.index} killed {t.point}: {t.leftovers}"
+        assert campaign.recovered == TRIALS and campaign.mismatched == 0
 
-# -- the crash campaign ---------------------------------------------------------------------------
-def test_the_reference_run_writes_and_replaces_archive_files(campaign, short):
-    ref = campaign.reference
-    before = RL.digest(short.archive)
-    # composites, indicators, statistics and their record of the zone layer; notes, reports
-    assert ref.changed == 11 and ref.temporaries > ref.changed
-    created = ref.digest.keys() - before.keys()
-    assert before.keys() < ref.digest.keys() and len(created) == 6  # nothing lost
-    assert {"indicators/global/dekad/VHI_202403D1.tif", "stats/2024-03-D1/zones.csv",
-            "stats/2024-03-D1/zones.json"} <= created
+    def test_kills_hit_the_run_at_different_points_and_take_the_kernels_down(self, campaign):
+        trials = campaign.trials
+        if TRIALS >= 3:
+            assert {"time", "commit", "write"} <= {t.point.kind for t in trials}
+        commit = [t for t in trials if t.point.kind == "commit"]
+        assert all(0 < t.changed_before_kill < campaign.reference.changed for t in commit)  # between two renames
+        assert all(t.writing for t in trials if t.point.kind == "write")  # a file was being written
+        # run_all.py and the papermill kernel, which runs in a session of its own (killpg alone misses it)
+        assert any(t.processes_killed >= 2 for t in trials)
 
+    def test_a_killed_run_leaves_a_stale_lock_that_the_rerun_takes_over(self, campaign):
+        # killed while writing the archive: the lock was held (a time kill may come before it is taken)
+        assert all(t.stale_lock for t in campaign.trials if t.point.kind in ("commit", "write"))
+        assert any(t.stale_lock for t in campaign.trials)
+        assert all(t.rerun_exit == 0 and "locked by another run" not in t.rerun_output for t in campaign.trials)
 
-def test_every_killed_run_is_rerun_to_the_uninterrupted_archive_byte_for_byte(campaign):
-    assert len(campaign.trials) == TRIALS
-    for t in campaign.trials:
-        assert t.killed, f"trial {t.index}: the run ended before {t.point}"
-        assert t.rerun_exit == 0, t.rerun_output
-        assert t.mismatches == [], f"trial {t.index} killed {t.point}: {t.mismatches}"
-        assert t.leftovers == [], f"trial {t.index} killed {t.point}: {t.leftovers}"
-    assert campaign.recovered == TRIALS and campaign.mismatched == 0
-
-
-def test_kills_hit_the_run_at_different_points_and_take_the_kernels_down(campaign):
-    trials = campaign.trials
-    if TRIALS >= 3:
-        assert {"time", "commit", "write"} <= {t.point.kind for t in trials}
-    commit = [t for t in trials if t.point.kind == "commit"]
-    assert all(0 < t.changed_before_kill < campaign.reference.changed for t in commit)  # between two renames
-    assert all(t.writing for t in trials if t.point.kind == "write")  # a file was being written
-    # run_all.py and the papermill kernel, which runs in a session of its own (killpg alone misses it)
-    assert any(t.processes_killed >= 2 for t in trials)
-
-
-def test_a_killed_run_leaves_a_stale_lock_that_the_rerun_takes_over(campaign):
-    # killed while writing the archive: the lock was held (a time kill may come before it is taken)
-    assert all(t.stale_lock for t in campaign.trials if t.point.kind in ("commit", "write"))
-    assert any(t.stale_lock for t in campaign.trials)
-    assert all(t.rerun_exit == 0 and "locked by another run" not in t.rerun_output for t in campaign.trials)
+    # the disk fills up during a run of the campaign's command (its reference: what must be whole)
+    def test_disk_full_during_a_run_is_one_line_loses_nothing_and_the_rerun_completes(self, campaign, short, tmp_path):
+        t = RL.disk_full_trial(short, tmp_path / "enospc", campaign.reference, after=3, args=RL.SHORT_ARGS)
+        assert t.exit == 1 and t.problems == [], (t.problems, t.stderr)
+        assert "notebook 05_download.ipynb failed at cell" in t.stderr and "No space left on device: '" in t.stderr
+        assert t.rerun_exit == 0 and t.mismatches == [] and t.leftovers == []
 
 
 def test_kill_points_are_spread_deterministically():
@@ -142,13 +146,6 @@ def test_disk_full_in_the_middle_of_a_commit_leaves_whole_files_only(tmp_path, m
     got = {n: (cfg.paths.archive / n).read_text() for n in names}
     assert got == {names[0]: f"new {names[0]}", names[1]: f"previous {names[1]}", names[2]: f"previous {names[2]}"}
     assert not list(cfg.paths.archive.rglob(".tmp-*"))
-
-
-def test_disk_full_during_a_run_is_one_line_loses_nothing_and_the_rerun_completes(campaign, short, tmp_path):
-    t = RL.disk_full_trial(short, tmp_path / "enospc", campaign.reference, after=3, args=RL.SHORT_ARGS)
-    assert t.exit == 1 and t.problems == [], (t.problems, t.stderr)
-    assert "notebook 05_download.ipynb failed at cell" in t.stderr and "No space left on device: '" in t.stderr
-    assert t.rerun_exit == 0 and t.mismatches == [] and t.leftovers == []
 
 
 # -- read-only folders -----------------------------------------------------------------------------

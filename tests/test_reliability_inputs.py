@@ -17,7 +17,8 @@ CASES = RL.load_corpus()
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Every case, two at a time (subprocesses)."""
+    """Every case, two at a time: a process each (run_all.py forked from a zygote that has imported it, the
+    import and sample entries started plainly: RL.run_corpus; make reliability starts every case plainly)."""
     return RL.run_corpus(base_workspace(tmp_path_factory), tmp_path_factory.mktemp("inputs"), CASES)
 
 
