@@ -432,9 +432,9 @@ class Run:
             if cfg.backend == "local" and _needs_scenes(cfg, job, todo, inv) and \
                     not (cfg.paths.scenes and cfg.paths.scenes.is_dir()):
                 raise ConfigError(f"paths.scenes: {cfg.paths.scenes} is not a folder (the local backend reads its "
-                                  "scenes there to build composites)" if cfg.paths.scenes else
-                                  "paths.scenes: missing: the local backend builds composites from the scenes of "
-                                  "that folder (only --mode drought, from existing composites, runs without it)")
+                                  "scenes there)" if cfg.paths.scenes else
+                                  "paths.scenes: the local backend needs the folder of local scenes to build "
+                                  "composites (--mode drought, from existing composites, runs without it)")
             if job.history:
                 self._history(inv)
             if refresh:

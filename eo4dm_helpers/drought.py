@@ -378,7 +378,8 @@ def provisional_dekads(cfg: Config, before: Dekad, inv=None) -> list[Dekad]:
             continue
         from .capabilities import capabilities
 
-        paths = [arch.global_indicator(n, d) for n in capabilities(cfg).global_indicators] + \
+        best = [n for n in ("VHI", "VCI", "TCI") if n in capabilities(cfg).global_indicators][:1]  # VHI as before
+        paths = [arch.global_indicator(n, d) for n in best] + \
             [arch.local_indicator(t.id, "VAI", d) for t in cfg.local_chain.tiles]
         for p in paths:
             if p.exists():

@@ -1,6 +1,6 @@
 """Bad inputs (issues #9, #13): every case of tests/bad_inputs/cases.yaml (wrong and missing parameters,
 hostile YAML, credentials of the wrong type, broken zone layers, dates out of range, future dekads, empty
-collections, all-cloud dekads, scenes missing a band, wrong CRS, band count or data type, NaN-only rasters,
+collections, all-cloud dekads, scenes missing a band, wrong CRS, band count or data type,
 corrupt and truncated GeoTIFFs, a corrupt EO4DM store file, unreadable key files, a key pasted where its
 path belongs) gives its documented exit code and ONE line on stderr naming the problem, no traceback,
 shows none of its secrets, and leaves the archive as it was (hashes before and after). Engine:
