@@ -334,7 +334,8 @@ def _main(args: argparse.Namespace, cfg, log: Log) -> int:
         job = resolve(args, cfg)
         if args.dry_run:
             return dry_run(cfg, job, args.plan_dir, log)
-        check_backend(cfg)
+        if not _archive_only(job, args):  # --mode drought on given dekads reads the archive: no credentials
+            check_backend(cfg)
         if args.check_availability:
             return check_only(cfg, job, log)
     except (ConfigError, ValueError) as exc:
@@ -477,6 +478,8 @@ class Run:
         if cfg.backend == "earthengine":  # every missing composite first, many dekads per request or export
             from eo4dm_helpers.history import build_composites_ee
 
+            check_backend(cfg)  # not checked up front for an archive-only run (_archive_only)
+
             build_composites_ee(cfg, dekads, inv, log=log, replace=self.job.replace)
         t0 = time.monotonic()
         for k, d in enumerate(dekads, start=1):
@@ -517,6 +520,12 @@ class Run:
             self.state.save()  # type: ignore[union-attr]
             log(f"{d.label}: report {run.report}" if run.report else f"{d.label}: composites done")
         return R.EXIT_DONE
+
+
+def _archive_only(job: Job, args: argparse.Namespace) -> bool:
+    """``--mode drought`` on given dekads without ``--backfill``: the indicators and bulletin notebooks read the
+    archive only, so Earth Engine is not initialised (a history to complete initialises it when it needs to)."""
+    return job.mode == "drought" and bool(job.routine) and not job.auto and not args.backfill
 
 
 def _needs_scenes(cfg, job: Job, todo: list[Dekad], inv: C.Inventory) -> bool:

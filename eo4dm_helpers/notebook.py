@@ -9,11 +9,12 @@ import pandas as pd
 from .workflow import Context, open_context
 
 
-def setup(params: str, dekad: str, work_dir: str = "") -> Context:
-    """Validate the parameters (papermill only warns on unknown names) and open the run context."""
+def setup(params: str, dekad: str, work_dir: str = "", *, engine: bool = True) -> Context:
+    """Validate the parameters (papermill only warns on unknown names) and open the run context;
+    ``engine=False`` for notebooks that read the archive only (no Earth Engine credentials needed)."""
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
-    return open_context(params, dekad, work_dir or None)
+    return open_context(params, dekad, work_dir or None, engine=engine)
 
 
 def table(rows: Iterable[Mapping[str, object]] | Mapping[str, object]) -> pd.DataFrame:

@@ -73,14 +73,17 @@ def check_backend(cfg: Config) -> None:
 SCENES_NEEDED = "paths.scenes: the local backend needs the folder of local scenes to build composites"
 
 
-def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None) -> Context:
+def open_context(params: str | Path, dekad: str, work_dir: str | Path | None = None, *,
+                 engine: bool = True) -> Context:
     """Load and validate the parameters and the dekad, as every notebook's first call.
 
     Run by ``run_all.py``, the work folder is the routine's; run by hand, it is the analyst's own
-    (``<output>/work/interactive-<user>/<dekad>``) and archive writes take the lock (``commit``)."""
+    (``<output>/work/interactive-<user>/<dekad>``) and archive writes take the lock (``commit``).
+    ``engine=False``: the notebook reads the archive only (indicators, bulletin), so Earth Engine is not
+    initialised and needs no credentials."""
     cfg = load_config(os.path.expanduser(params))
     d = parse_dekad(dekad)
-    if cfg.backend == "earthengine":
+    if engine and cfg.backend == "earthengine":
         from .ee.session import initialize
 
         initialize(cfg)  # AuthError names what to fix

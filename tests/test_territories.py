@@ -5,6 +5,7 @@ new-territory`` console script."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,10 +181,11 @@ def _small(name: str, tmp: Path) -> tuple[Path, list[str]]:
         t["grid"] = {**g, "x0": g["x0"] + g["width"] // 2 * 10.0, "y0": g["y0"] - g["height"] // 2 * 10.0,
                      "width": 40, "height": 30}
         data["local_chain"]["tiles"] = [t]
-    (tmp / "scenes").mkdir()
-    data["paths"] = {"archive": str(tmp / "archive"), "output": str(tmp / "output"), "scenes": str(tmp / "scenes")}
+    # the shipped backend (earthengine) and no scene store: drought mode reads the archive only, so it needs
+    # neither scenes nor Earth Engine credentials (the runs get none: no key, an empty HOME)
+    data["paths"] = {"archive": str(tmp / "archive"), "output": str(tmp / "output")}
     data["as_of"] = "2024-04-30"
-    data["backend"] = "local"  # drought mode reads the archive only; the Earth Engine backend asks for credentials
+    assert data["backend"] == "earthengine"
     west, east = box(x0, y0 - 12 * res, x0 + 12 * res, y0), box(x0 + 12 * res, y0 - 12 * res, x0 + 24 * res, y0)
     zones = [("West zone", west), ("East zone", east)]
     feats = [{"type": "Feature", "properties": {data["territory"]["zone_name_field"]: n},
@@ -229,9 +231,12 @@ def drought_runs(tmp_path_factory):
         params, zone_names = _small(name, tmp)
         cfg = load_config(params)
         _composites(cfg)
+        env = {k: v for k, v in os.environ.items() if k not in ("EO4DM_EE_KEY", "GOOGLE_APPLICATION_CREDENTIALS")}
+        (tmp / "home").mkdir()
+        env["HOME"] = str(tmp / "home")  # no Earth Engine user credentials either
         proc = subprocess.Popen([sys.executable, str(ROOT / "run_all.py"), "--params", str(params), "--mode",
                                  "drought", "--dekad", DEKAD.label], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT)
+                                text=True, cwd=ROOT, env=env)
         runs[name] = (cfg, zone_names, proc)
     out = {}
     for name, (cfg, zone_names, proc) in runs.items():
