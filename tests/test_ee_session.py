@@ -124,7 +124,9 @@ def test_dry_run_writes_graphs_and_summaries_without_credentials(tmp_path):
                      "global_MODIS_NDWI_202403_COMPD2"] + [f"local_{t}_LS2_{i}_202403_COMPD2" for t in wrs2
                                                            for i in ("NDVI", "NDWI")]
     graph = json.loads((tmp_path / "p" / "global_MODIS_NDWI_202403_COMPD2.json").read_text())
-    assert "values" in graph and "2024-03-10T13:00:00Z" in json.dumps(graph)
+    # MOD09GA daily products by product day (UTC days 11-20 March), not by Noumea's local midnights (13:00Z)
+    assert "values" in graph and "2024-03-11T00:00:00Z" in json.dumps(graph)
+    assert "2024-03-10T13:00:00Z" not in json.dumps(graph)
     summary = (tmp_path / "p" / "local_82075_LS2_NDWI_202403_COMPD2.txt").read_text()
     assert "EPSG:32758" in summary and "21979 x 21600" in summary and "NDWI_count" in summary
     assert "EPSG:32759" in (tmp_path / "p" / "local_80075_LS2_NDWI_202403_COMPD2.txt").read_text()  # UTM 59S
