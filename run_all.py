@@ -500,6 +500,7 @@ class Run:
 
     def _routine(self, todo: list[Dekad], holder: str) -> int:
         cfg, args, job, log = self.cfg, self.args, self.job, self.log
+        t0 = time.monotonic()
         for k, d in enumerate(todo, start=1):
             self.current = d
             notes = {}
@@ -512,8 +513,9 @@ class Run:
                     return R.EXIT_WAITING
                 if a.decision == "process-incomplete":
                     log(f"{d.label}: {a.reason}")
-            if len(todo) > 1:
-                log(f"[{k}/{len(todo)}] {d.label}")
+            if len(todo) > 1:  # "dekad k of N" with an estimate from the dekads done so far
+                left = (time.monotonic() - t0) / (k - 1) * (len(todo) - k + 1) if k > 1 else None
+                log(f"[{k}/{len(todo)}] {d.label}" + (f" (about {_duration(left)} left)" if left is not None else ""))
             run = run_dekad(cfg, self.args.params.resolve(), d, notebooks=notebooks, notes=notes,
                             log=lambda m: log(m), run_id=self.run_id, holder=holder)
             self.state.done.append(d)  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ nothing of it may reach the terminal, the run log, the run state, the executed n
 A key readable by others is warned about in one line."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -59,6 +60,8 @@ def test_the_failing_run_reports_the_error_without_the_key(failed_run):
     ws, key, res = failed_run
     assert res.returncode == 4, res.stderr[-2000:]  # an Earth Engine error
     assert "2024-03-D1: report " in res.stdout
+    # a range shows "dekad k of N", with an estimate from the dekads done so far
+    assert "[1/2] 2024-03-D1\n" in res.stdout and re.search(r"\[2/2\] 2024-03-D2 \(about \d", res.stdout)
     assert RL.one_error_line(res.stderr, "notebook 06_indicators.ipynb failed", "EEException: Permission denied",
                              "<redacted>") == [], res.stderr
     for s in _secrets(key):
