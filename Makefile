@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint bench clean-demo help browser reliability live
 
 help:
-	@echo "make demo   - install, build the demo archive, run the routine for its latest dekad, print the report path"
+	@echo "make demo   - install, build the demo archive, backfill its reference, run its latest dekad, print the report path"
 	@echo "make test   - install with test extras and run the test suite (offline)"
 	@echo "make lint   - ruff"
 	@echo "make live   - the live Earth Engine tests (tests/live), with EO4DM_EE_KEY=<service-account key file>"
