@@ -72,11 +72,15 @@ def test_reassembled_cog_equals_the_source_and_a_single_request_file(setup, ee_o
 def test_requests_carry_the_grid_crs_transform_and_bands(setup):
     plan, _, fake, tmp = setup
     _run(plan, fake, tmp)
-    req = fake.pixel_requests[0]
-    assert req["fileFormat"] == "NUMPY_NDARRAY" and req["bandIds"] == ["NDWI", "NDWI_count"]
-    assert req["grid"]["crsCode"] == "EPSG:32758"
-    t = req["grid"]["affineTransform"]
-    assert (t["scaleX"], t["scaleY"], t["translateX"], t["translateY"]) == (10.0, -10.0, 499980.0, 7700020.0)
+    for req in fake.pixel_requests:  # every piece: same format, bands, CRS and pixel size
+        assert req["fileFormat"] == "NUMPY_NDARRAY" and req["bandIds"] == ["NDWI", "NDWI_count"]
+        assert req["grid"]["crsCode"] == "EPSG:32758"
+        t = req["grid"]["affineTransform"]
+        assert (t["scaleX"], t["scaleY"]) == (10.0, -10.0)
+    # the pieces are requested by concurrent threads, in any order: the upper-left one starts at the grid's origin
+    first = min((r["grid"]["affineTransform"] for r in fake.pixel_requests),
+                key=lambda t: (-t["translateY"], t["translateX"]))
+    assert (first["translateX"], first["translateY"]) == (499980.0, 7700020.0)
 
 
 def test_concurrency_is_bounded(setup):
