@@ -18,7 +18,7 @@ from .archive import Month, read_raster
 from .blocks import read_overview
 from .config import public_view
 from .report import class_map, continuous_map, load_outline, series_panels
-from .series import zone_series
+from .series import territory_figures, territory_values, zone_series
 from .workflow import Context
 from .zones import load_zones
 
@@ -71,7 +71,8 @@ class Bulletin:
             breaks = I.CONVENTIONS[cfg.indicators.convention].vhi_breaks
             col = f"territory {name}"
             for when, dk in (("this dekad", d), ("previous dekad", d.previous())):
-                v, _ = self._global(name, dk)
+                p = self.ctx.archive.global_indicator(name, dk)  # read as the index page reads it (series)
+                v = territory_values(p)[0] if p.exists() else None
                 rows.append(_headline_row({"dekad": dk.label, "": when}, col, v, breaks))
         elif name == "VAI":
             col = "VAI"
@@ -85,13 +86,13 @@ class Bulletin:
         if name in ("VHI", "VCI") and len(rows) == 2 and all(isinstance(r[col], float) for r in rows):
             change = rows[0][col] - rows[1][col]
             names = getattr(breaks, "names", I.CLASS_NAMES)[:getattr(breaks, "drought", 3)]  # the drought classes
-            share = sum(rows[0][f"% {n}"] for n in names)
+            share = rows[0]["_drought"]  # unrounded, as on the index page (not a sum of rounded class shares)
             rule = breaks.rule(name) if hasattr(breaks, "rule") else f"{name} ≤ {breaks[3]:g}"
             display(Markdown(f"Territory-wide {label} **{rows[0][col]:.2f}** "
                              f"({'+' if change >= 0 else ''}{change:.2f} since the previous dekad); "
                              f"{share:.1f} % of land in drought ({rule}: "
                              f"{', '.join(n.lower() for n in reversed(names))})."))
-        _show(pd.DataFrame(rows))
+        _show(pd.DataFrame(rows).drop(columns=["_drought"], errors="ignore"))
         for line in self.class_notes():  # Kogan / FAO ASIS shares, beyond the record, VAI vegetation filter
             display(Markdown(line))
         for chain, why in self.no_data().items():
@@ -334,8 +335,9 @@ def _headline_row(row: dict, col: str, v: np.ndarray | None, breaks: tuple[float
     """One headline row: the mean of ``v`` and its class shares (land pixels only: NaN at sea)."""
     if v is None or not np.any(~np.isnan(v)):
         return {**row, col: "not available"}
-    shares = I.class_shares(I.classify(v, breaks), names=getattr(breaks, "names", I.CLASS_NAMES))
-    return {**row, col: round(float(np.nanmean(v)), 3), **{f"% {k}": round(100 * s, 1) for k, s in shares.items()}}
+    fig = territory_figures(v, breaks)  # the index page's figures (series.territory_figures)
+    shares = {k: round(s, 1) for k, s in fig.items() if k.startswith("% ") and k != "% in drought"}
+    return {**row, col: round(fig["mean"], 3), **shares, "_drought": fig["% in drought"]}
 
 
 def _named_band(path, name: str) -> np.ndarray | None:

@@ -25,6 +25,11 @@ def _fmt(v: object) -> str:
     return html.escape(str(v))
 
 
+def _pct(v: object) -> str:
+    """A share in % with one decimal, as the bulletin's headline writes it."""
+    return f"{v:.1f}" if isinstance(v, float) and not math.isnan(v) else "" if isinstance(v, float) else _fmt(v)
+
+
 def render_index(cfg: Config) -> Path:
     """Write ``<output>/reports/index.html`` (self-contained: the timeline PNG is embedded)."""
     root = cfg.paths.output / "reports"
@@ -48,7 +53,7 @@ def render_index(cfg: Config) -> Path:
     for label in sorted(set(by_dekad) | reports, reverse=True):
         r = by_dekad.get(label, {})
         link = f"<a href='{label}/index.html'>open</a>" if label in reports else ""
-        parts.append(f"<tr><td>{label}</td><td>{_fmt(r.get('value', ''))}</td><td>{_fmt(r.get('% in drought', ''))}"
+        parts.append(f"<tr><td>{label}</td><td>{_fmt(r.get('value', ''))}</td><td>{_pct(r.get('% in drought', ''))}"
                      f"</td><td>{_fmt(r.get('status', ''))}</td><td>{link}</td></tr>")
     parts.append("</table></body></html>")
     return write_text_atomic(root / "index.html", "\n".join(parts))

@@ -71,7 +71,6 @@ def indicator_timeline(cfg: Config, name: str = "VHI") -> list[dict[str, object]
     """Territory-wide ``name`` (VHI, VCI: global; VAI: every tile's pixels pooled) of every dekad in the
     archive: mean (``value`` and ``name``), share in drought (the convention's drought classes: Moderate or
     worse for EO4DM and VAI, VHI < 40 for Kogan), status, class shares."""
-    import rasterio
 
     arch = Archive(cfg.paths.archive)
     if name == "VAI":
@@ -85,22 +84,40 @@ def indicator_timeline(cfg: Config, name: str = "VHI") -> list[dict[str, object]
     for p in files:
         label = p.stem.split("_")[-1]  # YYYYMMDn
         d = Dekad(int(label[:4]), int(label[4:6]), int(label[7]))
-        with rasterio.open(p) as src:
-            v = src.read(1, out_shape=(min(src.height, 1024), min(src.width, 1024))).astype(np.float32)
-            st = src.tags().get("STATUS", "")
+        v, st = territory_values(p)
         vals, sts = by.setdefault(d, ([], []))
         vals.append(v.ravel())
         sts.append(st)
     rows = []
     for d, (vals, sts) in sorted(by.items()):
-        v = np.concatenate(vals)
-        codes = classify(v, breaks)
-        valid = codes > 0
-        mean = float(np.nanmean(v)) if valid.any() else np.nan
+        fig = territory_figures(np.concatenate(vals), breaks)
         st = "provisional" if "provisional" in sts else sts[0]
-        drought = getattr(breaks, "drought", 3)  # VAI_BREAKS: Moderate or worse (VAI <= -1, DOMAIN.md §1.7)
-        rows.append({"dekad": d.label, "value": mean, name: mean,
-                     "% in drought": 100 * float(np.mean(codes[valid] <= drought)) if valid.any() else np.nan,
-                     "status": st, **{f"% {n}": 100 * float(np.mean(codes[valid] == i + 1)) if valid.any()
-                                      else np.nan for i, n in enumerate(getattr(breaks, "names", CLASS_NAMES))}})
+        rows.append({"dekad": d.label, "value": fig["mean"], name: fig["mean"], "status": st, **fig})
     return rows
+
+
+MAX_READ = 1024  # px per side read of a territory-wide indicator (a decimated read beyond: 10 m tiles, 4884 px grids)
+
+
+def territory_values(path) -> tuple[np.ndarray, str]:
+    """An indicator file's values as read for territory-wide figures (at most ``MAX_READ`` px a side) and
+    its STATUS tag: the one read behind the bulletin's headline and the index page, so their figures agree."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        v = src.read(1, out_shape=(min(src.height, MAX_READ), min(src.width, MAX_READ))).astype(np.float32)
+        return v.ravel(), src.tags().get("STATUS", "")
+
+
+def territory_figures(v: np.ndarray, breaks: tuple[float, ...]) -> dict[str, float]:
+    """Territory-wide figures of indicator values (NaN at sea: land only), unrounded: ``mean``,
+    ``% in drought`` (the scheme's drought classes: Moderate or worse for EO4DM and VAI, VHI < 40 for Kogan)
+    and ``% <class>`` for each class. Round only to display."""
+    codes = classify(v, breaks)
+    valid = codes[codes > 0]
+    names = getattr(breaks, "names", CLASS_NAMES)
+    if not valid.size:
+        return {"mean": np.nan, "% in drought": np.nan, **{f"% {n}": np.nan for n in names}}
+    drought = getattr(breaks, "drought", 3)  # VAI_BREAKS: Moderate or worse (VAI <= -1, DOMAIN.md §1.7)
+    return {"mean": float(np.nanmean(v)), "% in drought": 100 * float(np.mean(valid <= drought)),
+            **{f"% {n}": 100 * float(np.mean(valid == i + 1)) for i, n in enumerate(names)}}

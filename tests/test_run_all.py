@@ -1,5 +1,7 @@
 """The whole notebook suite through papermill on the (reduced) demo archive."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,11 @@ def test_report_is_written_and_its_path_printed(demo_run):
     assert html.count("data:image/png;base64") >= 5  # VHI, VCI, TCI, QSCORE, VAI maps embedded
     assert "Drought bulletin" in html and "Centre-Ouest" in html
     assert "from eo4dm_helpers" not in html  # inputs hidden
+    # the headline's share in drought is the index page's figure for the dekad (one computation, one rounding)
+    share = re.search(r"([\d.]+) % of land in drought", html)
+    index = (cfg.paths.output / "reports" / "index.html").read_text(encoding="utf-8")
+    row = re.search(r"<tr><td>2024-03-D2</td><td>[^<]*</td><td>([^<]*)</td>", index)
+    assert share and row and row.group(1) == share.group(1), (share and share.group(1), row and row.group(1))
     for nb in ("01_medium_resolution", "06_indicators", "07_report"):
         assert (cfg.paths.output / "runs" / "2024-03-D2" / f"{nb}.ipynb").exists()
     assert not (cfg.paths.output / "work" / "2024-03-D2").exists()  # work folder cleaned
