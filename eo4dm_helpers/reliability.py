@@ -1472,7 +1472,6 @@ def _stop_problems(ws: Workspace, method: str, code: int | None, out: str, err: 
     if "Traceback" in out + err:
         problems.append("a Python traceback")
     problems += [f"left behind: {x}" for x in leftovers(ws)]
-    st = _state(ws)
     if "before any work" in err:
         if st is not None:
             problems.append("stopped 'before any work' but a run state was written")
