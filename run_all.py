@@ -441,6 +441,7 @@ class Run:
             if refresh:
                 log(f"recomputing provisional dekad(s): {', '.join(d.label for d in refresh)}")
             code = self._routine(todo, holder)
+            interrupt.check()  # a signal whose exception was lost where it landed still stops the run
             self.current = None if code == R.EXIT_DONE else self.current
             self._finish(code, {R.EXIT_DONE: "done", R.EXIT_WAITING: "waiting"}.get(code, "failed"))
             return code
@@ -496,6 +497,7 @@ class Run:
             log(f"[{k}/{len(dekads)}] {d.label}: done{eta}")
             self.state.done.append(d)  # type: ignore[union-attr]
             self.state.save()  # type: ignore[union-attr]
+            interrupt.check()
         self.current = None
 
     def _routine(self, todo: list[Dekad], holder: str) -> int:
@@ -521,6 +523,7 @@ class Run:
             self.state.done.append(d)  # type: ignore[union-attr]
             self.state.save()  # type: ignore[union-attr]
             log(f"{d.label}: report {run.report}" if run.report else f"{d.label}: composites done")
+            interrupt.check()
         return R.EXIT_DONE
 
 

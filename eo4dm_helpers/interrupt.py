@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -26,6 +27,7 @@ class Interrupted(BaseException):  # noqa: N818 - a BaseException like KeyboardI
 
 
 _state = threading.local()
+_received: list[int] = []  # the signal received under raising(), kept until the block ends (see check())
 
 
 def _pending() -> list[int]:
@@ -35,6 +37,8 @@ def _pending() -> list[int]:
 
 
 def _handler(signum: int, _frame) -> None:
+    if not _received:
+        _received.append(signum)
     pending = _pending()
     if _state.depth:  # inside a critical section: raise when it ends
         pending.append(signum)
@@ -60,14 +64,42 @@ def raising() -> Iterator[None]:
         yield
         return
     old = {s: signal.getsignal(s) for s in SIGNALS}
+    old_hook = sys.unraisablehook
     _pending().clear()
+    _received.clear()
     for s in SIGNALS:
         signal.signal(s, _handler)
+    sys.unraisablehook = _quiet_unraisable(old_hook)
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        sys.unraisablehook = old_hook
+        _received.clear()
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal was received whose exception never reached the run.
+
+    The handler raises where the main thread happens to be; when that is a ``__del__`` method or another
+    place whose exceptions Python only reports ("Exception ignored in ..."), the exception is lost and the
+    run would go on to finish as if no signal had come. The run calls this between steps and before it
+    records itself as done, so a signal always ends in the clean stop.
+    """
+    if _received:
+        raise Interrupted(_received[0])
+
+
+def _quiet_unraisable(default):
+    """An unraisable hook that says nothing of our own :class:`Interrupted` (``check()`` raises it again)."""
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            return
+        default(unraisable)
+
+    return hook
 
 
 @contextlib.contextmanager
